@@ -1,0 +1,53 @@
+use crate::ir::{Graph, GraphPatch, IrError, Op, ParamTensor};
+use crate::rng::SeededRng;
+
+/// Gives every parametrized node deterministic weights from `seed` and its name:
+/// He-normal conv and linear weights (std = sqrt(2 / fan_in)), biases U(-0.1, 0.1),
+/// BatchNorm scale U(0.5, 1.5), shift U(-0.2, 0.2), mean U(-0.2, 0.2), var U(0.5, 1.5).
+/// A node's weights depend only on (seed, node name, op), not on graph order.
+pub fn initialize_weights(graph: &mut Graph, seed: u64) -> Result<(), IrError> {
+    graph.infer_types()?;
+    let ids: Vec<_> = graph.node_ids().collect();
+    for id in ids {
+        let node = graph.node(id);
+        let params = match &node.op {
+            Op::Conv(c) => {
+                let fan_in = (c.in_channels / c.groups) * c.kernel * c.kernel;
+                he_and_bias(seed, &node.name, node.op.def().param_shapes(), fan_in)
+            }
+            Op::Linear(l) => he_and_bias(seed, &node.name, node.op.def().param_shapes(), l.in_features),
+            Op::BatchNorm(bn) => {
+                let mut rng = SeededRng::derive(seed, &node.name);
+                let ranges = [(0.5, 1.5), (-0.2, 0.2), (-0.2, 0.2), (0.5, 1.5)];
+                ranges
+                    .iter()
+                    .map(|&(lo, hi)| {
+                        ParamTensor::new(vec![bn.channels], (0..bn.channels).map(|_| rng.uniform(lo, hi)).collect())
+                    })
+                    .collect()
+            }
+            _ => continue,
+        };
+        let op = node.op.clone();
+        GraphPatch::new().replace_op(id, op, params).apply(graph);
+    }
+    graph.infer_types()
+}
+
+fn he_and_bias(seed: u64, name: &str, shapes: Vec<Vec<usize>>, fan_in: usize) -> Vec<ParamTensor> {
+    let mut rng = SeededRng::derive(seed, name);
+    let std = (2.0 / fan_in.max(1) as f32).sqrt();
+    shapes
+        .into_iter()
+        .enumerate()
+        .map(|(i, shape)| {
+            let n: usize = shape.iter().product();
+            let data = if i == 0 {
+                (0..n).map(|_| rng.normal() * std).collect()
+            } else {
+                (0..n).map(|_| rng.uniform(-0.1, 0.1)).collect()
+            };
+            ParamTensor::new(shape, data)
+        })
+        .collect()
+}

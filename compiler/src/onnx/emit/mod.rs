@@ -1,0 +1,122 @@
+//! Emission of a deployed graph, one file per op family.
+
+mod activation;
+mod binary;
+mod conv;
+mod linear;
+mod norm;
+mod pool;
+mod shape;
+
+use onnx_protobuf::{GraphProto, ModelProto, NodeProto, OperatorSetIdProto, StringStringEntryProto, TensorProto};
+
+use super::proto::{f32_tensor, f32_value_info, node};
+use super::{OnnxError, IR_VERSION, OPSET};
+use crate::ir::{Graph, Node, Op, ParamTensor};
+
+/// What goes into the model besides the graph.
+#[derive(Debug, Clone, Default)]
+pub struct EmitOptions {
+    /// Graph name.
+    pub name: String,
+    /// `metadata_props` entries (e.g. the genome JSON and the weight seed).
+    pub metadata: Vec<(String, String)>,
+}
+
+/// Emission of one op: appends nodes and initializers computing `node`'s output from the
+/// tensors named `inputs` into the tensor named `output`.
+trait EmitOnnx {
+    fn emit(&self, node: &Node, inputs: &[String], output: &str, ctx: &mut EmitCtx) -> Result<(), OnnxError>;
+}
+
+#[derive(Default)]
+struct EmitCtx {
+    nodes: Vec<NodeProto>,
+    initializers: Vec<TensorProto>,
+    has_relu6_bounds: bool,
+}
+
+impl EmitCtx {
+    fn push(&mut self, n: NodeProto) {
+        self.nodes.push(n);
+    }
+
+    fn initializer(&mut self, name: String, param: &ParamTensor) -> String {
+        self.initializers.push(f32_tensor(&name, &param.shape, &param.data));
+        name
+    }
+
+    fn params<'n>(node: &'n Node, count: usize) -> Result<&'n [ParamTensor], OnnxError> {
+        if node.params.len() < count {
+            return Err(OnnxError::MissingWeights { node: node.name.clone(), op: node.op.name() });
+        }
+        Ok(&node.params)
+    }
+}
+
+/// Emits a deployed graph (weights initialized, see [`crate::lower::lower`]) as an ONNX
+/// model, nodes in the graph's execution order. Graph outputs are named `output` (or
+/// `output_<i>` when there are several), inputs keep their node names.
+pub fn emit(graph: &Graph, options: &EmitOptions) -> Result<ModelProto, OnnxError> {
+    let mut g = graph.clone();
+    g.infer_types()?;
+    let order = g.execution_order()?;
+    let outputs = g.outputs().to_vec();
+    let tensor_name = |id| match outputs.iter().position(|&o| o == id) {
+        Some(_) if outputs.len() == 1 => "output".to_string(),
+        Some(i) => format!("output_{i}"),
+        None => g.node(id).name.clone(),
+    };
+    let mut ctx = EmitCtx::default();
+    let mut graph_inputs = Vec::new();
+    for &id in &order {
+        let n = g.node(id);
+        let inputs: Vec<String> = g.inputs_of(id)?.into_iter().map(tensor_name).collect();
+        let out = tensor_name(id);
+        match &n.op {
+            Op::Input(i) => graph_inputs.push(f32_value_info(&out, &i.ty.shape)),
+            Op::Zero(_) | Op::ZeroConst(_) => {
+                let ty = g.output_type(id).cloned().unwrap_or_else(|| crate::ir::TensorType::f32(vec![]));
+                ctx.initializer(out, &ParamTensor::zeros(ty.shape));
+            }
+            Op::Identity(_) => ctx.push(node("Identity", &n.name, &[&inputs[0]], &out, vec![])),
+            Op::Conv(op) => op.emit(n, &inputs, &out, &mut ctx)?,
+            Op::BatchNorm(op) => op.emit(n, &inputs, &out, &mut ctx)?,
+            Op::Activation(op) => op.emit(n, &inputs, &out, &mut ctx)?,
+            Op::Add(op) => op.emit(n, &inputs, &out, &mut ctx)?,
+            Op::Pool(op) => op.emit(n, &inputs, &out, &mut ctx)?,
+            Op::GlobalAvgPool(op) => op.emit(n, &inputs, &out, &mut ctx)?,
+            Op::Flatten(op) => op.emit(n, &inputs, &out, &mut ctx)?,
+            Op::Linear(op) => op.emit(n, &inputs, &out, &mut ctx)?,
+        }
+    }
+    let mut gp = GraphProto::new();
+    gp.name = if options.name.is_empty() { "edgenas".into() } else { options.name.clone() };
+    gp.node = ctx.nodes;
+    gp.initializer = ctx.initializers;
+    gp.input = graph_inputs;
+    gp.output = outputs
+        .iter()
+        .map(|&o| f32_value_info(&tensor_name(o), &g.output_type(o).map(|t| t.shape.clone()).unwrap_or_default()))
+        .collect();
+    let mut model = ModelProto::new();
+    model.ir_version = IR_VERSION;
+    let mut opset = OperatorSetIdProto::new();
+    opset.domain = String::new();
+    opset.version = OPSET;
+    model.opset_import = vec![opset];
+    model.producer_name = "edgenas".into();
+    model.producer_version = env!("CARGO_PKG_VERSION").into();
+    model.metadata_props = options
+        .metadata
+        .iter()
+        .map(|(k, v)| {
+            let mut e = StringStringEntryProto::new();
+            e.key = k.clone();
+            e.value = v.clone();
+            e
+        })
+        .collect();
+    model.graph = Some(gp).into();
+    Ok(model)
+}

@@ -1,0 +1,136 @@
+//! Command-line surface. Each subcommand's arguments are one struct; see `commands/`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Hardware-aware neural architecture search with the device's latency in the loop.
+#[derive(Debug, Parser)]
+#[command(name = "edgenas", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Search spaces: sample genomes.
+    #[command(subcommand)]
+    Space(SpaceCommand),
+    /// Build an architecture and write it as an ONNX model with seeded weights.
+    Export(ExportArgs),
+    /// Cost analysis: MACs, params, weight bytes, peak activation memory, per-layer table.
+    Info(InfoArgs),
+    /// Run an ONNX model with tract on an f32 .npy input.
+    Run(RunArgs),
+    /// Measure latency on this host with tract (default: NB201 arch 6111).
+    Bench(BenchArgs),
+    /// Time the per-candidate pipeline stages: build IR, lower + emit ONNX, load, optimize.
+    BenchPipeline(BenchPipelineArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SpaceCommand {
+    /// Print uniformly sampled genomes as JSON lines.
+    Sample(SampleArgs),
+    /// Print the genome of torchvision's MobileNetV2 at a width and resolution.
+    MobilenetV2(MobilenetV2Args),
+}
+
+#[derive(Debug, Args)]
+pub struct MobilenetV2Args {
+    #[arg(long, default_value_t = 1.0)]
+    pub width: f32,
+    #[arg(long, default_value_t = 224)]
+    pub resolution: usize,
+    #[arg(long, default_value_t = 1000)]
+    pub classes: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct SampleArgs {
+    /// nb201, mbconv-phone, mbconv-mcu, or the path of a space TOML file.
+    #[arg(long)]
+    pub space: String,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[arg(long, default_value_t = 1)]
+    pub count: usize,
+}
+
+/// Where an architecture comes from (at most one; commands choose their default).
+#[derive(Debug, Args, Clone, Default)]
+#[group(multiple = false)]
+pub struct ArchSource {
+    /// A genome JSON file (as printed by `space sample`).
+    #[arg(long, value_name = "ARCH.json")]
+    pub arch: Option<PathBuf>,
+    /// An NB201 architecture by its index (0..=15624).
+    #[arg(long, value_name = "I", allow_negative_numbers = true)]
+    pub nb201_index: Option<i64>,
+    /// An NB201 architecture by its arch string.
+    #[arg(long, value_name = "STR")]
+    pub nb201_arch: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub source: ArchSource,
+    #[arg(long, value_name = "M.onnx")]
+    pub out: PathBuf,
+    /// Seed of the He-initialized weights.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct InfoArgs {
+    /// An ONNX model (instead of an architecture source).
+    #[arg(value_name = "M.onnx")]
+    pub model: Option<PathBuf>,
+    #[command(flatten)]
+    pub source: ArchSource,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[arg(value_name = "M.onnx")]
+    pub model: PathBuf,
+    #[arg(long, value_name = "IN.npy")]
+    pub input: PathBuf,
+    #[arg(long, value_name = "OUT.npy")]
+    pub output: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// An ONNX model; without it (and without an architecture source) NB201 arch 6111.
+    #[arg(value_name = "M.onnx")]
+    pub model: Option<PathBuf>,
+    #[command(flatten)]
+    pub source: ArchSource,
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+    /// Stop once (p90 - p10) / median is at most this.
+    #[arg(long, default_value_t = 0.05)]
+    pub spread: f64,
+    /// Stop measuring after this many milliseconds.
+    #[arg(long, default_value_t = 3000)]
+    pub time_cap_ms: u64,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchPipelineArgs {
+    #[command(flatten)]
+    pub source: ArchSource,
+    /// Repetitions; medians are reported.
+    #[arg(long, default_value_t = 20)]
+    pub repeat: usize,
+    #[arg(long)]
+    pub json: bool,
+}

@@ -1,0 +1,25 @@
+//! One file per subcommand; each takes its argument struct from [`crate::cli`].
+
+mod bench;
+mod bench_pipeline;
+mod export;
+mod info;
+mod run_model;
+mod space;
+
+use anyhow::Result;
+
+use crate::cli::{Cli, Command, SpaceCommand};
+
+/// Executes a parsed command line.
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Space(SpaceCommand::Sample(args)) => space::sample(&args),
+        Command::Space(SpaceCommand::MobilenetV2(args)) => space::mobilenet_v2(&args),
+        Command::Export(args) => export::export(&args),
+        Command::Info(args) => info::info(&args),
+        Command::Run(args) => run_model::run_model(&args),
+        Command::Bench(args) => bench::bench(&args),
+        Command::BenchPipeline(args) => bench_pipeline::bench_pipeline(&args),
+    }
+}

@@ -1,0 +1,38 @@
+use edgenas_runtime::{benchmark, BenchConfig, CompiledModel, LatencyStats, RuntimeError};
+use thiserror::Error;
+
+use crate::Target;
+
+/// Why a measurement failed.
+#[derive(Debug, Error)]
+pub enum MeasureError {
+    #[error("measuring on target `{target}`: {source}")]
+    Runtime { target: String, source: RuntimeError },
+}
+
+/// Measures the latency of a compiled model on one target.
+pub trait MeasureBackend {
+    fn target(&self) -> &Target;
+    fn measure(&self, model: &CompiledModel, config: &BenchConfig) -> Result<LatencyStats, MeasureError>;
+}
+
+/// Wall-clock latency on this host, in ms.
+pub struct LocalBackend {
+    target: Target,
+}
+
+impl Default for LocalBackend {
+    fn default() -> Self {
+        LocalBackend { target: Target::host() }
+    }
+}
+
+impl MeasureBackend for LocalBackend {
+    fn target(&self) -> &Target {
+        &self.target
+    }
+
+    fn measure(&self, model: &CompiledModel, config: &BenchConfig) -> Result<LatencyStats, MeasureError> {
+        benchmark(model, config).map_err(|source| MeasureError::Runtime { target: self.target.name.clone(), source })
+    }
+}

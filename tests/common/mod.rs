@@ -1,0 +1,52 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs the `edgenas` binary built for this test run.
+pub fn edgenas(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_edgenas")).args(args).output().expect("spawning edgenas")
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// The Python of the peer-check venv: `$EDGENAS_PYTHON`, else `.venv/bin/python` in the
+/// workspace (made by `.ci/run`). Missing is a failure, never a skip.
+pub fn peer_python() -> PathBuf {
+    let path = std::env::var_os("EDGENAS_PYTHON").map(PathBuf::from).unwrap_or_else(|| root().join(".venv/bin/python"));
+    assert!(
+        path.exists(),
+        "peer-check Python not found at {}: run `bash .ci/run`, or `python3 -m venv .venv && .venv/bin/pip install -r tests/peer/requirements.txt`",
+        path.display()
+    );
+    path
+}
+
+/// Runs a peer script from tests/peer with the venv's Python; panics with its stderr on failure.
+pub fn run_peer(script: &str, args: &[&Path]) -> String {
+    let out = Command::new(peer_python()).arg(root().join("tests/peer").join(script)).args(args).output().expect("spawning python");
+    assert!(out.status.success(), "{script} failed:\n{}", stderr(&out));
+    stdout(&out)
+}
+
+/// A seed for randomized tests: `$EDGENAS_TEST_SEED` or the clock, printed so a failure
+/// can be replayed.
+pub fn test_seed(name: &str) -> u64 {
+    let seed = std::env::var("EDGENAS_TEST_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64 % 1_000_000)
+    });
+    eprintln!("{name}: seed {seed} (replay with EDGENAS_TEST_SEED={seed})");
+    seed
+}
