@@ -30,6 +30,9 @@ fn main() -> Result<()> {
     let model = CompiledModel::from_onnx_bytes(&emitted.onnx, "quickstart", &RunOptions::default())
         .context("compiling with tract")?;
     let stats = LocalBackend::default().measure(&model, &BenchConfig::default())?;
-    println!("host latency: median {:.3} ms (p10 {:.3}, p90 {:.3}, n = {})", stats.median, stats.p10, stats.p90, stats.n);
+    println!(
+        "host latency: median {:.3} ms (p10 {:.3}, p90 {:.3}, n = {})",
+        stats.median, stats.p10, stats.p90, stats.n
+    );
     Ok(())
 }

@@ -20,7 +20,8 @@ pub const DEFAULT_NB201_INDEX: i64 = 6111;
 pub fn genome_from_source(source: &ArchSource) -> Result<Option<Genome>> {
     if let Some(path) = &source.arch {
         let text = std::fs::read_to_string(path).with_context(|| format!("reading genome file {}", path.display()))?;
-        let genome = Genome::from_json(text.trim()).with_context(|| format!("parsing genome file {}", path.display()))?;
+        let genome =
+            Genome::from_json(text.trim()).with_context(|| format!("parsing genome file {}", path.display()))?;
         return Ok(Some(genome));
     }
     if let Some(index) = source.nb201_index {

@@ -44,7 +44,10 @@ fn unsupported_op() {
 
 #[test]
 fn invalid_arch_strings_and_indices() {
-    fails_with(&["info", "--nb201-arch", "|nor_conv_3x3~0|+|bogus~0|none~1|+|none~0|none~1|none~2|"], "unknown op `bogus`");
+    fails_with(
+        &["info", "--nb201-arch", "|nor_conv_3x3~0|+|bogus~0|none~1|+|none~0|none~1|none~2|"],
+        "unknown op `bogus`",
+    );
     fails_with(&["info", "--nb201-arch", "|nor_conv_3x3~0|"], "expected 3 node groups");
     fails_with(&["export", "--nb201-index", "15625", "--out", "m.onnx"], "NB201 index 15625 out of range");
     fails_with(&["info", "--nb201-index", "-1"], "NB201 index -1 out of range");

@@ -28,7 +28,8 @@ fn sampled_genomes_pass_the_checker_and_match_onnxruntime() {
         let mut rng = SeededRng::derive(seed, space_name);
         for i in 0..count {
             let genome = space.sample(&mut rng);
-            let graph = genome.build().unwrap_or_else(|e| panic!("seed {seed}: {} does not build: {e}", genome.to_json()));
+            let graph =
+                genome.build().unwrap_or_else(|e| panic!("seed {seed}: {} does not build: {e}", genome.to_json()));
             assert!(graph.len() > 3);
             let model = emit_genome(&genome, seed).expect("emit");
             let compiled = CompiledModel::from_onnx_bytes(&model.onnx, space_name, &RunOptions::default())

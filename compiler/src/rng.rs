@@ -68,8 +68,18 @@ mod tests {
 
     #[test]
     fn same_seed_same_stream_and_labels_are_independent() {
-        let a: Vec<u64> = (0..4).map({ let mut r = SeededRng::new(7); move |_| r.next_u64() }).collect();
-        let b: Vec<u64> = (0..4).map({ let mut r = SeededRng::new(7); move |_| r.next_u64() }).collect();
+        let a: Vec<u64> = (0..4)
+            .map({
+                let mut r = SeededRng::new(7);
+                move |_| r.next_u64()
+            })
+            .collect();
+        let b: Vec<u64> = (0..4)
+            .map({
+                let mut r = SeededRng::new(7);
+                move |_| r.next_u64()
+            })
+            .collect();
         assert_eq!(a, b);
         assert_ne!(SeededRng::derive(7, "conv1").next_u64(), SeededRng::derive(7, "conv2").next_u64());
     }

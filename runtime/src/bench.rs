@@ -55,22 +55,13 @@ impl LatencyStats {
     /// percentile `q` lies at position `h = q * (n - 1)` and is
     /// `x[floor(h)] + (h - floor(h)) * (x[floor(h) + 1] - x[floor(h)])`, as NumPy's default
     /// `percentile` method does. The median is percentile 0.5.
-    pub fn from_samples(
-        unit: LatencyUnit,
-        samples: &[f64],
-        warmup: usize,
-        spread_target: f64,
-    ) -> Option<Self> {
+    pub fn from_samples(unit: LatencyUnit, samples: &[f64], warmup: usize, spread_target: f64) -> Option<Self> {
         if samples.is_empty() || samples.iter().any(|s| !s.is_finite()) {
             return None;
         }
         let mut sorted = samples.to_vec();
         sorted.sort_by(f64::total_cmp);
-        let (p10, median, p90) = (
-            percentile(&sorted, 0.1),
-            percentile(&sorted, 0.5),
-            percentile(&sorted, 0.9),
-        );
+        let (p10, median, p90) = (percentile(&sorted, 0.1), percentile(&sorted, 0.5), percentile(&sorted, 0.9));
         let relative_spread = relative_spread(p10, median, p90);
         Some(LatencyStats {
             unit,
@@ -173,9 +164,7 @@ pub fn benchmark(model: &CompiledModel, cfg: &BenchConfig) -> Result<LatencyStat
             if start.elapsed() >= cfg.time_cap {
                 break;
             }
-            if (n - cfg.min_runs).is_multiple_of(CHECK_EVERY)
-                && spread_reached(&samples, cfg.spread_target)
-            {
+            if (n - cfg.min_runs).is_multiple_of(CHECK_EVERY) && spread_reached(&samples, cfg.spread_target) {
                 break;
             }
         }
@@ -187,11 +176,7 @@ pub fn benchmark(model: &CompiledModel, cfg: &BenchConfig) -> Result<LatencyStat
 fn spread_reached(samples: &[f64], target: f64) -> bool {
     let mut sorted = samples.to_vec();
     sorted.sort_by(f64::total_cmp);
-    let (p10, median, p90) = (
-        percentile(&sorted, 0.1),
-        percentile(&sorted, 0.5),
-        percentile(&sorted, 0.9),
-    );
+    let (p10, median, p90) = (percentile(&sorted, 0.1), percentile(&sorted, 0.5), percentile(&sorted, 0.9));
     relative_spread(p10, median, p90) <= target
 }
 
@@ -201,25 +186,17 @@ fn validate(cfg: &BenchConfig) -> Result<(), RuntimeError> {
         return invalid("min_runs must be at least 1".to_string());
     }
     if cfg.max_runs < cfg.min_runs {
-        return invalid(format!(
-            "max_runs ({}) is below min_runs ({})",
-            cfg.max_runs, cfg.min_runs
-        ));
+        return invalid(format!("max_runs ({}) is below min_runs ({})", cfg.max_runs, cfg.min_runs));
     }
     if cfg.spread_target.is_nan() || cfg.spread_target < 0.0 {
-        return invalid(format!(
-            "spread_target must be >= 0, got {}",
-            cfg.spread_target
-        ));
+        return invalid(format!("spread_target must be >= 0, got {}", cfg.spread_target));
     }
     Ok(())
 }
 
 fn executor(threads: usize) -> Result<Executor, RuntimeError> {
     match threads {
-        0 => Err(RuntimeError::Threads(
-            "the thread count must be at least 1".to_string(),
-        )),
+        0 => Err(RuntimeError::Threads("the thread count must be at least 1".to_string())),
         1 => Ok(Executor::SingleThread),
         n => multithread_executor(n),
     }
@@ -249,9 +226,7 @@ mod tests {
 
     #[test]
     fn percentiles_interpolate_linearly() {
-        let stats =
-            LatencyStats::from_samples(LatencyUnit::Ms, &[4.0, 1.0, 10.0, 3.0, 2.0], 2, 2.0)
-                .unwrap();
+        let stats = LatencyStats::from_samples(LatencyUnit::Ms, &[4.0, 1.0, 10.0, 3.0, 2.0], 2, 2.0).unwrap();
         // Sorted: [1, 2, 3, 4, 10], n = 5, so percentile q sits at h = 4q.
         // p10: h = 0.4 -> 1 + 0.4 * (2 - 1) = 1.4
         // median: h = 2 -> 3
@@ -263,10 +238,7 @@ mod tests {
         assert!(close(stats.p90, 7.6), "{stats:?}");
         assert!(close(stats.mean, 4.0), "{stats:?}");
         assert!(close(stats.relative_spread, 6.2 / 3.0), "{stats:?}");
-        assert_eq!(
-            (stats.min, stats.max, stats.n, stats.warmup),
-            (1.0, 10.0, 5, 2)
-        );
+        assert_eq!((stats.min, stats.max, stats.n, stats.warmup), (1.0, 10.0, 5, 2));
         assert!(!stats.converged);
     }
 
@@ -274,19 +246,14 @@ mod tests {
     fn even_count_median_and_degenerate_sets() {
         // Sorted: [1, 2, 3, 4], h = 3q. median: h = 1.5 -> 2.5; p10: h = 0.3 -> 1.3;
         // p90: h = 2.7 -> 3.7.
-        let stats =
-            LatencyStats::from_samples(LatencyUnit::Instructions, &[2.0, 4.0, 1.0, 3.0], 0, 1.0)
-                .unwrap();
+        let stats = LatencyStats::from_samples(LatencyUnit::Instructions, &[2.0, 4.0, 1.0, 3.0], 0, 1.0).unwrap();
         assert!((stats.median - 2.5).abs() < 1e-12);
         assert!((stats.p10 - 1.3).abs() < 1e-12);
         assert!((stats.p90 - 3.7).abs() < 1e-12);
         assert!(stats.converged);
 
         let one = LatencyStats::from_samples(LatencyUnit::Ms, &[7.0], 0, 0.0).unwrap();
-        assert_eq!(
-            (one.p10, one.median, one.p90, one.relative_spread),
-            (7.0, 7.0, 7.0, 0.0)
-        );
+        assert_eq!((one.p10, one.median, one.p90, one.relative_spread), (7.0, 7.0, 7.0, 0.0));
         assert!(one.converged);
 
         assert!(LatencyStats::from_samples(LatencyUnit::Ms, &[], 0, 0.05).is_none());
@@ -295,8 +262,7 @@ mod tests {
 
     #[test]
     fn stats_serialize_with_lowercase_unit() {
-        let stats =
-            LatencyStats::from_samples(LatencyUnit::Instructions, &[1.0, 3.0], 0, 0.05).unwrap();
+        let stats = LatencyStats::from_samples(LatencyUnit::Instructions, &[1.0, 3.0], 0, 0.05).unwrap();
         let json = serde_json::to_string(&stats).unwrap();
         assert!(json.contains(r#""unit":"instructions""#), "{json}");
         assert_eq!(serde_json::from_str::<LatencyStats>(&json).unwrap(), stats);
@@ -311,25 +277,12 @@ mod tests {
         #[cfg(feature = "multithread")]
         assert!(executor(2).is_ok());
         let bad = [
-            BenchConfig {
-                min_runs: 0,
-                ..BenchConfig::default()
-            },
-            BenchConfig {
-                min_runs: 20,
-                max_runs: 10,
-                ..BenchConfig::default()
-            },
-            BenchConfig {
-                spread_target: f64::NAN,
-                ..BenchConfig::default()
-            },
+            BenchConfig { min_runs: 0, ..BenchConfig::default() },
+            BenchConfig { min_runs: 20, max_runs: 10, ..BenchConfig::default() },
+            BenchConfig { spread_target: f64::NAN, ..BenchConfig::default() },
         ];
         for cfg in bad {
-            assert!(
-                matches!(validate(&cfg), Err(RuntimeError::BenchConfig(_))),
-                "{cfg:?}"
-            );
+            assert!(matches!(validate(&cfg), Err(RuntimeError::BenchConfig(_))), "{cfg:?}");
         }
         assert!(validate(&BenchConfig::default()).is_ok());
     }

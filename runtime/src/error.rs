@@ -25,10 +25,7 @@ pub enum RuntimeError {
 
     /// The input tensor's shape is not the one the model was compiled for.
     #[error("input shape {got:?} does not match the model's input {expected:?}")]
-    InputShape {
-        expected: Vec<usize>,
-        got: Vec<usize>,
-    },
+    InputShape { expected: Vec<usize>, got: Vec<usize> },
 
     /// A tensor's shape and its number of values disagree.
     #[error("shape {shape:?} does not hold {got} values")]

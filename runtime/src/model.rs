@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tract_onnx::prelude::{
-    tvec, Datum, DatumType, Framework, InferenceFact, InferenceModelExt, IntoRunnable, IntoTValue,
-    TValue, Tensor, TractError, TypedRunnableModel, TypedSimpleState,
+    tvec, Datum, DatumType, Framework, InferenceFact, InferenceModelExt, IntoRunnable, IntoTValue, TValue, Tensor,
+    TractError, TypedRunnableModel, TypedSimpleState,
 };
 use tract_onnx::tract_hir::infer::Factoid;
 use tract_onnx::tract_hir::internal::DimLike;
@@ -28,10 +28,7 @@ pub struct RunOptions {
 
 impl Default for RunOptions {
     fn default() -> Self {
-        RunOptions {
-            input_shape: None,
-            optimize: true,
-        }
+        RunOptions { input_shape: None, optimize: true }
     }
 }
 
@@ -63,14 +60,8 @@ impl CompiledModel {
     /// Fails with [`RuntimeError::Io`] if the file cannot be read, otherwise as
     /// [`CompiledModel::from_onnx_bytes`].
     pub fn from_onnx_path(path: &Path, opts: &RunOptions) -> Result<Self, RuntimeError> {
-        let bytes = std::fs::read(path).map_err(|source| RuntimeError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let dir = path
-            .parent()
-            .and_then(Path::to_str)
-            .filter(|d| !d.is_empty());
+        let bytes = std::fs::read(path).map_err(|source| RuntimeError::Io { path: path.to_path_buf(), source })?;
+        let dir = path.parent().and_then(Path::to_str).filter(|d| !d.is_empty());
         Self::load(&bytes, &path.display().to_string(), dir, opts)
     }
 
@@ -81,126 +72,68 @@ impl CompiledModel {
     /// when that input's shape is not fully known and `opts.input_shape` does not give it. The
     /// error carries tract's whole explanation. tract panicking on a malformed model is
     /// reported the same way.
-    pub fn from_onnx_bytes(
-        bytes: &[u8],
-        label: &str,
-        opts: &RunOptions,
-    ) -> Result<Self, RuntimeError> {
+    pub fn from_onnx_bytes(bytes: &[u8], label: &str, opts: &RunOptions) -> Result<Self, RuntimeError> {
         Self::load(bytes, label, None, opts)
     }
 
-    fn load(
-        bytes: &[u8],
-        label: &str,
-        model_dir: Option<&str>,
-        opts: &RunOptions,
-    ) -> Result<Self, RuntimeError> {
-        let load_error = |reason: String| RuntimeError::Load {
-            path: label.to_string(),
-            reason,
-        };
-        catch_unwind(AssertUnwindSafe(|| {
-            Self::load_unguarded(bytes, model_dir, opts)
-        }))
-        .unwrap_or_else(|panic| Err(format!("tract panicked: {}", panic_message(&*panic))))
-        .map_err(load_error)
+    fn load(bytes: &[u8], label: &str, model_dir: Option<&str>, opts: &RunOptions) -> Result<Self, RuntimeError> {
+        let load_error = |reason: String| RuntimeError::Load { path: label.to_string(), reason };
+        catch_unwind(AssertUnwindSafe(|| Self::load_unguarded(bytes, model_dir, opts)))
+            .unwrap_or_else(|panic| Err(format!("tract panicked: {}", panic_message(&*panic))))
+            .map_err(load_error)
     }
 
-    fn load_unguarded(
-        bytes: &[u8],
-        model_dir: Option<&str>,
-        opts: &RunOptions,
-    ) -> Result<Self, String> {
+    fn load_unguarded(bytes: &[u8], model_dir: Option<&str>, opts: &RunOptions) -> Result<Self, String> {
         let start = Instant::now();
         let onnx = tract_onnx::onnx();
-        let proto = onnx
-            .proto_model_for_read(&mut &*bytes)
-            .map_err(tract("not a valid ONNX protobuf"))?;
-        let parsed = onnx
-            .parse(&proto, model_dir)
-            .map_err(tract("translating the ONNX graph"))?;
+        let proto = onnx.proto_model_for_read(&mut &*bytes).map_err(tract("not a valid ONNX protobuf"))?;
+        let parsed = onnx.parse(&proto, model_dir).map_err(tract("translating the ONNX graph"))?;
         if !parsed.unresolved_inputs.is_empty() {
-            return Err(format!(
-                "unresolved graph inputs {:?}",
-                parsed.unresolved_inputs
-            ));
+            return Err(format!("unresolved graph inputs {:?}", parsed.unresolved_inputs));
         }
         let mut model = parsed.model;
-        let inputs = model
-            .input_outlets()
-            .map_err(tract("reading inputs"))?
-            .to_vec();
+        let inputs = model.input_outlets().map_err(tract("reading inputs"))?.to_vec();
         let [input] = inputs.as_slice() else {
-            return Err(format!(
-                "the model has {} inputs, only single-input models are supported",
-                inputs.len()
-            ));
+            return Err(format!("the model has {} inputs, only single-input models are supported", inputs.len()));
         };
         let input_name = model.node(input.node).name.clone();
-        let declared = model
-            .input_fact(0)
-            .map_err(tract("reading the input fact"))?
-            .clone();
-        let input_type = declared
-            .datum_type
-            .concretize()
-            .unwrap_or(f32::datum_type());
+        let declared = model.input_fact(0).map_err(tract("reading the input fact"))?.clone();
+        let input_type = declared.datum_type.concretize().unwrap_or(f32::datum_type());
         let fact = match &opts.input_shape {
             Some(shape) => InferenceFact::dt_shape(input_type, shape.clone()),
             None => {
-                concrete_shape(&declared).map_err(|why| {
-                    format!("input '{input_name}' {why}: give its shape with `input_shape`")
-                })?;
+                concrete_shape(&declared)
+                    .map_err(|why| format!("input '{input_name}' {why}: give its shape with `input_shape`"))?;
                 declared.with_datum_type(input_type)
             }
         };
-        model
-            .set_input_fact(0, fact)
-            .map_err(tract("setting the input fact"))?;
+        model.set_input_fact(0, fact).map_err(tract("setting the input fact"))?;
         let parse = start.elapsed();
 
         let start = Instant::now();
         let typed = if opts.optimize {
             model.into_optimized().map_err(tract("optimizing"))?
         } else {
-            model
-                .into_typed()
-                .and_then(|m| m.into_decluttered())
-                .map_err(tract("typing and decluttering"))?
+            model.into_typed().and_then(|m| m.into_decluttered()).map_err(tract("typing and decluttering"))?
         };
         let plan = typed.into_runnable().map_err(tract("planning"))?;
         let optimize = start.elapsed();
 
         let typed = plan.model();
-        let input_fact = typed
-            .input_fact(0)
-            .map_err(tract("reading the typed input"))?;
+        let input_fact = typed.input_fact(0).map_err(tract("reading the typed input"))?;
         let input_shape = input_fact
             .shape
             .as_concrete()
-            .ok_or_else(|| {
-                format!(
-                    "input '{input_name}' has shape {:?} after typing",
-                    input_fact.shape
-                )
-            })?
+            .ok_or_else(|| format!("input '{input_name}' has shape {:?} after typing", input_fact.shape))?
             .to_vec();
         let input_type = input_fact.datum_type;
         let output_shapes = (0..typed.outputs.len())
             .map(|ix| {
-                let fact = typed
-                    .output_fact(ix)
-                    .map_err(tract("reading an output fact"))?;
+                let fact = typed.output_fact(ix).map_err(tract("reading an output fact"))?;
                 Ok(fact.shape.as_concrete().map(<[usize]>::to_vec))
             })
             .collect::<Result<_, String>>()?;
-        Ok(CompiledModel {
-            plan,
-            input_shape,
-            input_type,
-            output_shapes,
-            timings: LoadTimings { parse, optimize },
-        })
+        Ok(CompiledModel { plan, input_shape, input_type, output_shapes, timings: LoadTimings { parse, optimize } })
     }
 
     /// The input shape the model was compiled for; [`CompiledModel::run`] accepts only it.
@@ -245,37 +178,25 @@ impl CompiledModel {
                 (seed >> 40) as f32 / (1u64 << 23) as f32 - 1.0
             })
             .collect();
-        self.runner_with_input(&TensorF32 {
-            shape: self.input_shape.clone(),
-            data,
-        })
+        self.runner_with_input(&TensorF32 { shape: self.input_shape.clone(), data })
     }
 
     /// A reusable execution state fed with `input` on every run. Fails as
     /// [`CompiledModel::run`] does on a bad input.
     pub fn runner_with_input(&self, input: &TensorF32) -> Result<Runner, RuntimeError> {
-        Ok(Runner {
-            state: self.plan.spawn().map_err(run_error)?,
-            input: self.prepare_input(input)?,
-        })
+        Ok(Runner { state: self.plan.spawn().map_err(run_error)?, input: self.prepare_input(input)? })
     }
 
     fn prepare_input(&self, input: &TensorF32) -> Result<TValue, RuntimeError> {
         if input.shape != self.input_shape {
-            return Err(RuntimeError::InputShape {
-                expected: self.input_shape.clone(),
-                got: input.shape.clone(),
-            });
+            return Err(RuntimeError::InputShape { expected: self.input_shape.clone(), got: input.shape.clone() });
         }
         input.check()?;
         let tensor = Tensor::from_shape(&input.shape, &input.data).map_err(run_error)?;
         let tensor = if tensor.datum_type() == self.input_type {
             tensor
         } else {
-            tensor
-                .cast_to_dt(self.input_type)
-                .map_err(run_error)?
-                .into_owned()
+            tensor.cast_to_dt(self.input_type).map_err(run_error)?.into_owned()
         };
         Ok(tensor.into_tvalue())
     }
@@ -303,18 +224,13 @@ pub struct Runner {
 impl Runner {
     /// Runs one inference on the prepared input and discards the outputs.
     pub fn run_once(&mut self) -> Result<(), RuntimeError> {
-        self.state
-            .run(tvec![self.input.clone()])
-            .map(drop)
-            .map_err(run_error)
+        self.state.run(tvec![self.input.clone()]).map(drop).map_err(run_error)
     }
 }
 
 impl std::fmt::Debug for Runner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Runner")
-            .field("input_shape", &self.input.shape())
-            .finish_non_exhaustive()
+        f.debug_struct("Runner").field("input_shape", &self.input.shape()).finish_non_exhaustive()
     }
 }
 
@@ -324,14 +240,9 @@ fn run_error(e: TractError) -> RuntimeError {
 
 fn to_tensor_f32(value: TValue) -> Result<TensorF32, RuntimeError> {
     let tensor = value.cast_to::<f32>().map_err(run_error)?;
-    let data = tensor
-        .try_as_plain_ram()
-        .and_then(|view| view.as_slice::<f32>().map(<[f32]>::to_vec))
-        .map_err(run_error)?;
-    Ok(TensorF32 {
-        shape: tensor.shape().to_vec(),
-        data,
-    })
+    let data =
+        tensor.try_as_plain_ram().and_then(|view| view.as_slice::<f32>().map(<[f32]>::to_vec)).map_err(run_error)?;
+    Ok(TensorF32 { shape: tensor.shape().to_vec(), data })
 }
 
 /// The concrete dimensions of `fact`, or why there are none.
@@ -343,9 +254,7 @@ fn concrete_shape(fact: &InferenceFact) -> Result<Vec<usize>, String> {
         .dims()
         .enumerate()
         .map(|(ix, dim)| match dim.concretize() {
-            Some(d) => d
-                .to_usize()
-                .map_err(|_| format!("has a symbolic dimension {ix} ({d})")),
+            Some(d) => d.to_usize().map_err(|_| format!("has a symbolic dimension {ix} ({d})")),
             None => Err(format!("has an unknown dimension {ix}")),
         })
         .collect()

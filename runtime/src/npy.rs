@@ -31,10 +31,7 @@ impl TensorF32 {
     /// the product of `shape` values (1 for the scalar shape `[]`).
     pub fn new(shape: Vec<usize>, data: Vec<f32>) -> Result<Self, RuntimeError> {
         if element_count(&shape) != Some(data.len()) {
-            return Err(RuntimeError::TensorData {
-                got: data.len(),
-                shape,
-            });
+            return Err(RuntimeError::TensorData { got: data.len(), shape });
         }
         Ok(TensorF32 { shape, data })
     }
@@ -51,10 +48,7 @@ impl TensorF32 {
 
     pub(crate) fn check(&self) -> Result<(), RuntimeError> {
         if element_count(&self.shape) != Some(self.data.len()) {
-            return Err(RuntimeError::TensorData {
-                shape: self.shape.clone(),
-                got: self.data.len(),
-            });
+            return Err(RuntimeError::TensorData { shape: self.shape.clone(), got: self.data.len() });
         }
         Ok(())
     }
@@ -70,14 +64,8 @@ pub(crate) fn element_count(shape: &[usize]) -> Option<usize> {
 /// Fails with [`RuntimeError::Io`] when the file cannot be read and [`RuntimeError::Npy`] when
 /// its contents are not such an array (see [`parse_npy_f32`]).
 pub fn read_npy_f32(path: &Path) -> Result<TensorF32, RuntimeError> {
-    let bytes = fs::read(path).map_err(|source| RuntimeError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    parse_npy_f32(&bytes).map_err(|reason| RuntimeError::Npy {
-        path: path.to_path_buf(),
-        reason,
-    })
+    let bytes = fs::read(path).map_err(|source| RuntimeError::Io { path: path.to_path_buf(), source })?;
+    parse_npy_f32(&bytes).map_err(|reason| RuntimeError::Npy { path: path.to_path_buf(), reason })
 }
 
 /// Writes `t` to `path` as an `.npy` file (see [`encode_npy_f32`]).
@@ -109,61 +97,36 @@ pub fn parse_npy_f32(bytes: &[u8]) -> Result<TensorF32, String> {
         3 => (4, true),
         _ => return Err(format!("unsupported format version {major}.{minor}")),
     };
-    let len_bytes = bytes
-        .get(8..8 + len_size)
-        .ok_or_else(|| "file ends inside the preamble".to_string())?;
-    let header_len = len_bytes
-        .iter()
-        .rev()
-        .fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
+    let len_bytes = bytes.get(8..8 + len_size).ok_or_else(|| "file ends inside the preamble".to_string())?;
+    let header_len = len_bytes.iter().rev().fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
     let header_start = 8 + len_size;
-    let data_start = header_start
-        .checked_add(header_len)
-        .filter(|&end| end <= bytes.len())
-        .ok_or_else(|| {
-            format!(
-                "header is {header_len} bytes long but the file has only {} bytes after the preamble",
-                bytes.len() - header_start
-            )
-        })?;
+    let data_start = header_start.checked_add(header_len).filter(|&end| end <= bytes.len()).ok_or_else(|| {
+        format!(
+            "header is {header_len} bytes long but the file has only {} bytes after the preamble",
+            bytes.len() - header_start
+        )
+    })?;
     let header_bytes = &bytes[header_start..data_start];
     if !utf8 && !header_bytes.is_ascii() {
         return Err("header is not ASCII".to_string());
     }
-    let header =
-        std::str::from_utf8(header_bytes).map_err(|_| "header is not UTF-8".to_string())?;
+    let header = std::str::from_utf8(header_bytes).map_err(|_| "header is not UTF-8".to_string())?;
     let header = Header::parse(header)?;
     if header.descr != "<f4" {
-        return Err(format!(
-            "unsupported dtype '{}': only little-endian float32 ('<f4') is supported",
-            header.descr
-        ));
+        return Err(format!("unsupported dtype '{}': only little-endian float32 ('<f4') is supported", header.descr));
     }
     if header.fortran_order {
-        return Err(
-            "Fortran-ordered arrays are not supported: save the array in C order".to_string(),
-        );
+        return Err("Fortran-ordered arrays are not supported: save the array in C order".to_string());
     }
     let count = element_count(&header.shape)
         .filter(|c| c.checked_mul(4).is_some())
         .ok_or_else(|| format!("shape {:?} is too large", header.shape))?;
     let data = &bytes[data_start..];
     if data.len() != count * 4 {
-        return Err(format!(
-            "shape {:?} needs {} bytes of data, found {}",
-            header.shape,
-            count * 4,
-            data.len()
-        ));
+        return Err(format!("shape {:?} needs {} bytes of data, found {}", header.shape, count * 4, data.len()));
     }
-    let data = data
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect();
-    Ok(TensorF32 {
-        shape: header.shape,
-        data,
-    })
+    let data = data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+    Ok(TensorF32 { shape: header.shape, data })
 }
 
 /// Encodes `t` as the bytes of an `.npy` file: format 1.0 (2.0 if the header does not fit
@@ -182,8 +145,7 @@ pub fn encode_npy_f32(t: &TensorF32) -> Vec<u8> {
         }
     };
     let dict = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}");
-    let padded_len =
-        |preamble: usize| (preamble + dict.len() + 1).div_ceil(ALIGN) * ALIGN - preamble;
+    let padded_len = |preamble: usize| (preamble + dict.len() + 1).div_ceil(ALIGN) * ALIGN - preamble;
     let (version, header_len) = match padded_len(10) {
         len if len <= usize::from(u16::MAX) => (1u8, len),
         _ => (2u8, padded_len(12)),
@@ -207,16 +169,10 @@ pub fn encode_npy_f32(t: &TensorF32) -> Vec<u8> {
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), RuntimeError> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let io_err = |source| RuntimeError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let name = path.file_name().ok_or_else(|| {
-        io_err(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "not a file name",
-        ))
-    })?;
+    let io_err = |source| RuntimeError::Io { path: path.to_path_buf(), source };
+    let name = path
+        .file_name()
+        .ok_or_else(|| io_err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file name")))?;
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
@@ -260,10 +216,7 @@ impl Header {
     /// Parses the Python dict literal of an `.npy` header, e.g.
     /// `{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }`.
     fn parse(text: &str) -> Result<Header, String> {
-        let mut p = Parser {
-            s: text.as_bytes(),
-            pos: 0,
-        };
+        let mut p = Parser { s: text.as_bytes(), pos: 0 };
         let (mut descr, mut fortran_order, mut shape) = (None, None, None);
         p.expect(b'{')?;
         loop {
@@ -387,9 +340,7 @@ impl Parser<'_> {
             self.pos += 1;
         }
         let digits = std::str::from_utf8(&self.s[start..self.pos]).unwrap_or_default();
-        let dim = digits
-            .parse::<usize>()
-            .map_err(|_| self.fail("expected a non-negative integer dimension"))?;
+        let dim = digits.parse::<usize>().map_err(|_| self.fail("expected a non-negative integer dimension"))?;
         self.eat(b'L');
         Ok(dim)
     }
@@ -401,11 +352,7 @@ mod tests {
 
     fn tensor(shape: &[usize]) -> TensorF32 {
         let n = element_count(shape).unwrap();
-        TensorF32::new(
-            shape.to_vec(),
-            (0..n).map(|i| i as f32 * 0.5 - 3.0).collect(),
-        )
-        .unwrap()
+        TensorF32::new(shape.to_vec(), (0..n).map(|i| i as f32 * 0.5 - 3.0).collect()).unwrap()
     }
 
     fn with_header(header: &str, data: &[u8]) -> Vec<u8> {
@@ -436,21 +383,13 @@ mod tests {
             assert_eq!(bytes[10 + header_len - 1], b'\n');
         }
         let bytes = encode_npy_f32(&tensor(&[3]));
-        assert!(
-            bytes[10..].starts_with(b"{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }")
-        );
+        assert!(bytes[10..].starts_with(b"{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }"));
     }
 
     #[test]
     fn reads_numpy_style_headers() {
-        let data: Vec<u8> = [1.0f32, 2.0, 3.0]
-            .iter()
-            .flat_map(|v| v.to_le_bytes())
-            .collect();
-        let bytes = with_header(
-            "{\"shape\": (3L,), 'fortran_order' : False, 'descr': '<f4'}       \n",
-            &data,
-        );
+        let data: Vec<u8> = [1.0f32, 2.0, 3.0].iter().flat_map(|v| v.to_le_bytes()).collect();
+        let bytes = with_header("{\"shape\": (3L,), 'fortran_order' : False, 'descr': '<f4'}       \n", &data);
         let t = parse_npy_f32(&bytes).unwrap();
         assert_eq!(t.shape, vec![3]);
         assert_eq!(t.data, vec![1.0, 2.0, 3.0]);
@@ -461,10 +400,7 @@ mod tests {
         v2.extend_from_slice(&(header.len() as u32).to_le_bytes());
         v2.extend_from_slice(header.as_bytes());
         v2.extend_from_slice(&7.5f32.to_le_bytes());
-        assert_eq!(
-            parse_npy_f32(&v2).unwrap(),
-            TensorF32::new(vec![1, 1], vec![7.5]).unwrap()
-        );
+        assert_eq!(parse_npy_f32(&v2).unwrap(), TensorF32::new(vec![1, 1], vec![7.5]).unwrap());
     }
 
     #[test]
@@ -476,10 +412,7 @@ mod tests {
 
     #[test]
     fn rejects_f64_and_names_it() {
-        let bytes = with_header(
-            "{'descr': '<f8', 'fortran_order': False, 'shape': (1,), }\n",
-            &[0; 8],
-        );
+        let bytes = with_header("{'descr': '<f8', 'fortran_order': False, 'shape': (1,), }\n", &[0; 8]);
         let err = parse_npy_f32(&bytes).unwrap_err();
         assert!(err.contains("'<f8'"), "{err}");
     }
@@ -494,10 +427,7 @@ mod tests {
 
     #[test]
     fn rejects_fortran_order() {
-        let bytes = with_header(
-            "{'descr': '<f4', 'fortran_order': True, 'shape': (1,), }\n",
-            &[0; 4],
-        );
+        let bytes = with_header("{'descr': '<f4', 'fortran_order': True, 'shape': (1,), }\n", &[0; 4]);
         let err = parse_npy_f32(&bytes).unwrap_err();
         assert!(err.contains("Fortran"), "{err}");
     }
@@ -513,10 +443,7 @@ mod tests {
             "{'descr': '<f4', 'fortran_order': 0, 'shape': (1,), }",
             "{'descr': '<f4', 'fortran_order': False, 'shape': (4294967296, 4294967296, 16), }",
         ] {
-            assert!(
-                parse_npy_f32(&with_header(header, &[0; 4])).is_err(),
-                "{header}"
-            );
+            assert!(parse_npy_f32(&with_header(header, &[0; 4])).is_err(), "{header}");
         }
         let mut short = encode_npy_f32(&tensor(&[1]));
         short.truncate(9);
@@ -541,20 +468,11 @@ mod tests {
         let t = tensor(&[1, 3, 2, 2]);
         write_npy_f32(&path, &t).unwrap();
         assert_eq!(read_npy_f32(&path).unwrap(), t);
-        let leftovers: Vec<_> = fs::read_dir(&dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
+        let leftovers: Vec<_> = fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(leftovers, vec![std::ffi::OsString::from("t.npy")]);
 
-        let bad = TensorF32 {
-            shape: vec![5],
-            data: vec![1.0],
-        };
-        assert!(matches!(
-            write_npy_f32(&path, &bad),
-            Err(RuntimeError::TensorData { .. })
-        ));
+        let bad = TensorF32 { shape: vec![5], data: vec![1.0] };
+        assert!(matches!(write_npy_f32(&path, &bad), Err(RuntimeError::TensorData { .. })));
         assert_eq!(read_npy_f32(&path).unwrap(), t);
 
         let missing = dir.join("missing.npy");

@@ -1,13 +1,11 @@
 use std::time::Duration;
 
-use edgenas_runtime::{
-    benchmark, BenchConfig, CompiledModel, LatencyUnit, RunOptions, RuntimeError, TensorF32,
-};
+use edgenas_runtime::{benchmark, BenchConfig, CompiledModel, LatencyUnit, RunOptions, RuntimeError, TensorF32};
 use prost::Message;
 use tract_onnx::pb::tensor_shape_proto::{dimension, Dimension};
 use tract_onnx::pb::{
-    attribute_proto, type_proto, AttributeProto, GraphProto, ModelProto, NodeProto,
-    OperatorSetIdProto, TensorProto, TensorShapeProto, TypeProto, ValueInfoProto,
+    attribute_proto, type_proto, AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto,
+    TensorShapeProto, TypeProto, ValueInfoProto,
 };
 
 const FLOAT: i32 = 1;
@@ -45,11 +43,7 @@ fn value_info(name: &str, elem_type: i32, dims: &[Dim]) -> ValueInfoProto {
 
 fn output(name: &str, elem_type: i32) -> ValueInfoProto {
     let mut info = value_info(name, elem_type, &[]);
-    if let Some(TypeProto {
-        value: Some(type_proto::Value::TensorType(t)),
-        ..
-    }) = &mut info.r#type
-    {
+    if let Some(TypeProto { value: Some(type_proto::Value::TensorType(t)), .. }) = &mut info.r#type {
         t.shape = None;
     }
     info
@@ -73,10 +67,7 @@ fn model_bytes(
 ) -> Vec<u8> {
     ModelProto {
         ir_version: 8,
-        opset_import: vec![OperatorSetIdProto {
-            domain: String::new(),
-            version: 13,
-        }],
+        opset_import: vec![OperatorSetIdProto { domain: String::new(), version: 13 }],
         producer_name: "edgenas-runtime-tests".to_string(),
         graph: Some(GraphProto {
             name: "g".to_string(),
@@ -98,10 +89,7 @@ fn three_output_model(batch: Dim) -> Vec<u8> {
         name: "c".to_string(),
         dims: vec![4],
         data_type: FLOAT,
-        raw_data: [1f32, 2.0, 3.0, 4.0]
-            .iter()
-            .flat_map(|v| v.to_le_bytes())
-            .collect(),
+        raw_data: [1f32, 2.0, 3.0, 4.0].iter().flat_map(|v| v.to_le_bytes()).collect(),
         ..Default::default()
     };
     let mut cast = node("Cast", &["x"], "wide");
@@ -112,18 +100,10 @@ fn three_output_model(batch: Dim) -> Vec<u8> {
         ..Default::default()
     });
     model_bytes(
-        vec![
-            node("Relu", &["x"], "relu"),
-            node("Add", &["x", "c"], "sum"),
-            cast,
-        ],
+        vec![node("Relu", &["x"], "relu"), node("Add", &["x", "c"], "sum"), cast],
         vec![c],
         vec![value_info("x", FLOAT, &[batch, Dim::Fixed(4)])],
-        vec![
-            output("relu", FLOAT),
-            output("sum", FLOAT),
-            value_info("wide", DOUBLE, &[batch, Dim::Fixed(4)]),
-        ],
+        vec![output("relu", FLOAT), output("sum", FLOAT), value_info("wide", DOUBLE, &[batch, Dim::Fixed(4)])],
     )
 }
 
@@ -134,18 +114,10 @@ fn input(shape: &[usize], data: &[f32]) -> TensorF32 {
 #[test]
 fn runs_a_tiny_model_exactly() {
     for optimize in [true, false] {
-        let opts = RunOptions {
-            optimize,
-            ..RunOptions::default()
-        };
-        let model =
-            CompiledModel::from_onnx_bytes(&three_output_model(Dim::Fixed(1)), "tiny", &opts)
-                .unwrap();
+        let opts = RunOptions { optimize, ..RunOptions::default() };
+        let model = CompiledModel::from_onnx_bytes(&three_output_model(Dim::Fixed(1)), "tiny", &opts).unwrap();
         assert_eq!(model.input_shape(), &[1, 4]);
-        assert_eq!(
-            model.output_shapes(),
-            &[Some(vec![1, 4]), Some(vec![1, 4]), Some(vec![1, 4])]
-        );
+        assert_eq!(model.output_shapes(), &[Some(vec![1, 4]), Some(vec![1, 4]), Some(vec![1, 4])]);
         let outputs = model.run(&input(&[1, 4], &[-1.0, 0.0, 2.5, -3.5])).unwrap();
         assert_eq!(
             outputs,
@@ -157,79 +129,43 @@ fn runs_a_tiny_model_exactly() {
             "optimize: {optimize}"
         );
         let t = model.timings();
-        assert!(
-            t.parse > Duration::ZERO && t.optimize > Duration::ZERO,
-            "{t:?}"
-        );
+        assert!(t.parse > Duration::ZERO && t.optimize > Duration::ZERO, "{t:?}");
     }
 }
 
 #[test]
 fn symbolic_input_needs_an_explicit_shape() {
     let bytes = three_output_model(Dim::Named("batch"));
-    let err =
-        CompiledModel::from_onnx_bytes(&bytes, "sym.onnx", &RunOptions::default()).unwrap_err();
+    let err = CompiledModel::from_onnx_bytes(&bytes, "sym.onnx", &RunOptions::default()).unwrap_err();
     let msg = err.to_string();
     assert!(matches!(err, RuntimeError::Load { .. }), "{msg}");
-    assert!(
-        msg.contains("sym.onnx") && msg.contains("'x'") && msg.contains("input_shape"),
-        "{msg}"
-    );
+    assert!(msg.contains("sym.onnx") && msg.contains("'x'") && msg.contains("input_shape"), "{msg}");
     assert!(msg.contains("batch"), "{msg}");
 
-    let opts = RunOptions {
-        input_shape: Some(vec![2, 4]),
-        ..RunOptions::default()
-    };
+    let opts = RunOptions { input_shape: Some(vec![2, 4]), ..RunOptions::default() };
     let model = CompiledModel::from_onnx_bytes(&bytes, "sym.onnx", &opts).unwrap();
     assert_eq!(model.input_shape(), &[2, 4]);
-    let outputs = model
-        .run(&input(&[2, 4], &[1.0, -1.0, 1.0, -1.0, 0.0, 0.0, 0.0, 0.0]))
-        .unwrap();
-    assert_eq!(
-        outputs[1],
-        input(&[2, 4], &[2.0, 1.0, 4.0, 3.0, 1.0, 2.0, 3.0, 4.0])
-    );
+    let outputs = model.run(&input(&[2, 4], &[1.0, -1.0, 1.0, -1.0, 0.0, 0.0, 0.0, 0.0])).unwrap();
+    assert_eq!(outputs[1], input(&[2, 4], &[2.0, 1.0, 4.0, 3.0, 1.0, 2.0, 3.0, 4.0]));
 }
 
 #[test]
 fn wrong_input_shape_is_reported() {
-    let model = CompiledModel::from_onnx_bytes(
-        &three_output_model(Dim::Fixed(1)),
-        "tiny",
-        &RunOptions::default(),
-    )
-    .unwrap();
+    let model =
+        CompiledModel::from_onnx_bytes(&three_output_model(Dim::Fixed(1)), "tiny", &RunOptions::default()).unwrap();
     let err = model.run(&input(&[1, 2, 2], &[0.0; 4])).unwrap_err();
     assert!(matches!(err, RuntimeError::InputShape { .. }));
-    assert_eq!(
-        err.to_string(),
-        "input shape [1, 2, 2] does not match the model's input [1, 4]"
-    );
+    assert_eq!(err.to_string(), "input shape [1, 2, 2] does not match the model's input [1, 4]");
 
-    let inconsistent = TensorF32 {
-        shape: vec![1, 4],
-        data: vec![0.0; 3],
-    };
-    assert!(matches!(
-        model.run(&inconsistent),
-        Err(RuntimeError::TensorData { .. })
-    ));
-    assert!(matches!(
-        model.runner_with_input(&inconsistent),
-        Err(RuntimeError::TensorData { .. })
-    ));
+    let inconsistent = TensorF32 { shape: vec![1, 4], data: vec![0.0; 3] };
+    assert!(matches!(model.run(&inconsistent), Err(RuntimeError::TensorData { .. })));
+    assert!(matches!(model.runner_with_input(&inconsistent), Err(RuntimeError::TensorData { .. })));
 }
 
 #[test]
 fn garbage_and_unsupported_models_are_load_errors() {
-    for bytes in [
-        &b""[..],
-        b"definitely not a protobuf \xff\xff\xff\xff",
-        &[0x0a, 0xff, 0x01],
-    ] {
-        let err =
-            CompiledModel::from_onnx_bytes(bytes, "junk", &RunOptions::default()).unwrap_err();
+    for bytes in [&b""[..], b"definitely not a protobuf \xff\xff\xff\xff", &[0x0a, 0xff, 0x01]] {
+        let err = CompiledModel::from_onnx_bytes(bytes, "junk", &RunOptions::default()).unwrap_err();
         assert!(matches!(err, RuntimeError::Load { .. }), "{err}");
     }
 
@@ -239,22 +175,17 @@ fn garbage_and_unsupported_models_are_load_errors() {
         vec![value_info("x", FLOAT, &[Dim::Fixed(1), Dim::Fixed(4)])],
         vec![output("y", FLOAT)],
     );
-    let err =
-        CompiledModel::from_onnx_bytes(&bytes, "odd.onnx", &RunOptions::default()).unwrap_err();
+    let err = CompiledModel::from_onnx_bytes(&bytes, "odd.onnx", &RunOptions::default()).unwrap_err();
     assert!(matches!(err, RuntimeError::Load { .. }));
     assert!(err.to_string().contains("FooBarOp"), "{err}");
 
     let two_inputs = model_bytes(
         vec![node("Add", &["a", "b"], "y")],
         vec![],
-        vec![
-            value_info("a", FLOAT, &[Dim::Fixed(4)]),
-            value_info("b", FLOAT, &[Dim::Fixed(4)]),
-        ],
+        vec![value_info("a", FLOAT, &[Dim::Fixed(4)]), value_info("b", FLOAT, &[Dim::Fixed(4)])],
         vec![output("y", FLOAT)],
     );
-    let err =
-        CompiledModel::from_onnx_bytes(&two_inputs, "two", &RunOptions::default()).unwrap_err();
+    let err = CompiledModel::from_onnx_bytes(&two_inputs, "two", &RunOptions::default()).unwrap_err();
     assert!(err.to_string().contains("2 inputs"), "{err}");
 }
 
@@ -263,10 +194,7 @@ fn missing_file_is_an_io_error() {
     let path = std::path::Path::new("/nonexistent/edgenas/model.onnx");
     let err = CompiledModel::from_onnx_path(path, &RunOptions::default()).unwrap_err();
     assert!(matches!(err, RuntimeError::Io { .. }));
-    assert!(
-        err.to_string().contains("/nonexistent/edgenas/model.onnx"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("/nonexistent/edgenas/model.onnx"), "{err}");
 }
 
 #[test]
@@ -280,31 +208,14 @@ fn loads_from_a_file() {
 
 #[test]
 fn benchmark_reports_ordered_percentiles() {
-    let model = CompiledModel::from_onnx_bytes(
-        &three_output_model(Dim::Fixed(1)),
-        "tiny",
-        &RunOptions::default(),
-    )
-    .unwrap();
-    let cfg = BenchConfig {
-        min_runs: 20,
-        max_runs: 200,
-        ..BenchConfig::default()
-    };
+    let model =
+        CompiledModel::from_onnx_bytes(&three_output_model(Dim::Fixed(1)), "tiny", &RunOptions::default()).unwrap();
+    let cfg = BenchConfig { min_runs: 20, max_runs: 200, ..BenchConfig::default() };
     let stats = benchmark(&model, &cfg).unwrap();
     assert_eq!(stats.unit, LatencyUnit::Ms);
-    assert!(
-        stats.n >= cfg.min_runs && stats.n <= cfg.max_runs,
-        "{stats:?}"
-    );
-    assert!(
-        stats.min <= stats.p10 && stats.p10 <= stats.median,
-        "{stats:?}"
-    );
-    assert!(
-        stats.median <= stats.p90 && stats.p90 <= stats.max,
-        "{stats:?}"
-    );
+    assert!(stats.n >= cfg.min_runs && stats.n <= cfg.max_runs, "{stats:?}");
+    assert!(stats.min <= stats.p10 && stats.p10 <= stats.median, "{stats:?}");
+    assert!(stats.median <= stats.p90 && stats.p90 <= stats.max, "{stats:?}");
     assert_eq!(stats.warmup, cfg.warmup);
     assert!(stats.min > 0.0);
 
@@ -318,30 +229,15 @@ fn benchmark_reports_ordered_percentiles() {
     let stats = benchmark(&model, &capped).unwrap();
     assert_eq!(stats.n, 3, "{stats:?}");
 
-    let zero = BenchConfig {
-        threads: 0,
-        ..BenchConfig::default()
-    };
-    assert!(matches!(
-        benchmark(&model, &zero),
-        Err(RuntimeError::Threads(_))
-    ));
+    let zero = BenchConfig { threads: 0, ..BenchConfig::default() };
+    assert!(matches!(benchmark(&model, &zero), Err(RuntimeError::Threads(_))));
 }
 
 #[cfg(feature = "multithread")]
 #[test]
 fn benchmark_runs_multithreaded() {
-    let model = CompiledModel::from_onnx_bytes(
-        &three_output_model(Dim::Fixed(1)),
-        "tiny",
-        &RunOptions::default(),
-    )
-    .unwrap();
-    let cfg = BenchConfig {
-        threads: 2,
-        min_runs: 5,
-        max_runs: 20,
-        ..BenchConfig::default()
-    };
+    let model =
+        CompiledModel::from_onnx_bytes(&three_output_model(Dim::Fixed(1)), "tiny", &RunOptions::default()).unwrap();
+    let cfg = BenchConfig { threads: 2, min_runs: 5, max_runs: 20, ..BenchConfig::default() };
     assert!(benchmark(&model, &cfg).unwrap().n >= 5);
 }

@@ -22,8 +22,12 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
     let opts = RunOptions::default();
     let (label, model) = match &args.model {
         Some(path) => {
-            anyhow::ensure!(genome_from_source(&args.source)?.is_none(), "give either an ONNX model or an architecture, not both");
-            let model = CompiledModel::from_onnx_path(path, &opts).with_context(|| format!("loading {}", path.display()))?;
+            anyhow::ensure!(
+                genome_from_source(&args.source)?.is_none(),
+                "give either an ONNX model or an architecture, not both"
+            );
+            let model =
+                CompiledModel::from_onnx_path(path, &opts).with_context(|| format!("loading {}", path.display()))?;
             (path.display().to_string(), model)
         }
         None => {
@@ -34,7 +38,8 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
             };
             let emitted = emit_genome(&genome, 0)?;
             let label = format!("genome {} ({})", genome.content_hash(), genome.space_name());
-            let model = CompiledModel::from_onnx_bytes(&emitted.onnx, &label, &opts).context("loading the emitted model")?;
+            let model =
+                CompiledModel::from_onnx_bytes(&emitted.onnx, &label, &opts).context("loading the emitted model")?;
             (label, model)
         }
     };

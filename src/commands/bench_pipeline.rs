@@ -33,7 +33,14 @@ pub fn bench_pipeline(args: &BenchPipelineArgs) -> Result<()> {
         let emitted = emit_genome(&genome, 0)?;
         let model = CompiledModel::from_onnx_bytes(&emitted.onnx, "candidate", &RunOptions::default())?;
         let total = t0.elapsed();
-        let times = [emitted.times.build, emitted.times.lower, emitted.times.emit, model.timings().parse, model.timings().optimize, total];
+        let times = [
+            emitted.times.build,
+            emitted.times.lower,
+            emitted.times.emit,
+            model.timings().parse,
+            model.timings().optimize,
+            total,
+        ];
         for (samples, t) in stages.iter_mut().zip(times) {
             samples.push(ms(t));
         }

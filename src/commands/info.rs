@@ -32,7 +32,8 @@ pub fn info(args: &InfoArgs) -> Result<()> {
                 .find(|(k, _)| k == "edgenas.genome")
                 .and_then(|(_, v)| Genome::from_json(v).ok());
             let params = imported.graph.node_ids().map(|n| imported.graph.node(n).op.def().trainable_params()).sum();
-            let cost = CostReport::of_deployed(&imported.graph, params).with_context(|| format!("analyzing {}", path.display()))?;
+            let cost = CostReport::of_deployed(&imported.graph, params)
+                .with_context(|| format!("analyzing {}", path.display()))?;
             with_nb201(path.display().to_string(), genome, cost)
         }
         (None, Some(genome)) => {
@@ -67,7 +68,10 @@ fn print_human(r: &InfoReport) {
     println!("input / output:       {:?} -> {:?}", c.input_shape, c.output_shape);
     println!("MACs:                 {} ({:.2} M)", c.macs, c.macs as f64 / 1e6);
     println!("params:               {} ({:.3} M)", c.params, c.params as f64 / 1e6);
-    println!("weight bytes:         f32 {}  f16 {}  int8 {}", c.weight_bytes.f32, c.weight_bytes.f16, c.weight_bytes.int8);
+    println!(
+        "weight bytes:         f32 {}  f16 {}  int8 {}",
+        c.weight_bytes.f32, c.weight_bytes.f16, c.weight_bytes.int8
+    );
     println!("peak activation:      {} bytes (f32, during `{}`)", c.peak_activation_bytes, c.peak_at);
     println!();
     println!("{:<32} {:<18} {:<18} {:>12} {:>12} {:>12}", "layer", "op", "output", "MACs", "weights B", "live act B");

@@ -36,7 +36,11 @@ pub fn peer_python() -> PathBuf {
 
 /// Runs a peer script from tests/peer with the venv's Python; panics with its stderr on failure.
 pub fn run_peer(script: &str, args: &[&Path]) -> String {
-    let out = Command::new(peer_python()).arg(root().join("tests/peer").join(script)).args(args).output().expect("spawning python");
+    let out = Command::new(peer_python())
+        .arg(root().join("tests/peer").join(script))
+        .args(args)
+        .output()
+        .expect("spawning python");
     assert!(out.status.success(), "{script} failed:\n{}", stderr(&out));
     stdout(&out)
 }
@@ -45,7 +49,9 @@ pub fn run_peer(script: &str, args: &[&Path]) -> String {
 /// can be replayed.
 pub fn test_seed(name: &str) -> u64 {
     let seed = std::env::var("EDGENAS_TEST_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64 % 1_000_000)
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64 % 1_000_000)
     });
     eprintln!("{name}: seed {seed} (replay with EDGENAS_TEST_SEED={seed})");
     seed

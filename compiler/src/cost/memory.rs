@@ -1,7 +1,8 @@
-use crate::ir::{DType, Graph, IrError, NodeId};
+use crate::ir::{DType, Graph, IrError, NodeId, Op};
 
 /// Activation liveness over the execution order: a tensor is live from the step that
 /// produces it through the step of its last consumer (graph outputs until the end).
+/// Constants (zero tensors left by NB201 `none` edges) are weights, not activations.
 #[derive(Debug, Clone)]
 pub struct ActivationSchedule {
     pub order: Vec<NodeId>,
@@ -21,7 +22,10 @@ pub fn activation_schedule(graph: &Graph, dtype: DType) -> Result<ActivationSche
     let last = order.len().saturating_sub(1);
     let mut delta = vec![0i64; order.len() + 1];
     for (step, &id) in order.iter().enumerate() {
-        let bytes = graph.output_type(id).map_or(0, |t| t.numel() * dtype.size()) as i64;
+        let bytes = match graph.node(id).op {
+            Op::ZeroConst(_) => 0,
+            _ => graph.output_type(id).map_or(0, |t| t.numel() * dtype.size()) as i64,
+        };
         let end = if graph.outputs().contains(&id) {
             last
         } else {

@@ -58,7 +58,7 @@ impl CostReport {
         arch.infer_types()?;
         let params = arch.node_ids().map(|n| arch.node(n).op.def().trainable_params()).sum();
         let deployed = lower::deploy(&arch)?;
-        Ok(Self::of_deployed(&deployed, params)?)
+        Self::of_deployed(&deployed, params)
     }
 
     /// Costs of an already deployed graph (e.g. one imported from ONNX, whose trainable

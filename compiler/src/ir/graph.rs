@@ -96,14 +96,15 @@ impl Graph {
     pub fn inputs_of(&self, id: NodeId) -> Result<Vec<NodeId>, IrError> {
         let node = &self.dag[id];
         let arity = node.op.def().arity();
+        let got = self.dag.edges_directed(id, Direction::Incoming).count();
+        if got > arity {
+            return Err(IrError::Arity { node: node.name.clone(), op: node.op.name(), expected: arity, got });
+        }
         let mut slots: Vec<Option<NodeId>> = vec![None; arity];
-        let mut got = 0;
         for edge in self.dag.edges_directed(id, Direction::Incoming) {
-            got += 1;
-            let slot = *edge.weight();
-            match slots.get_mut(slot) {
-                Some(s @ None) => *s = Some(edge.source()),
-                _ => return Err(IrError::Arity { node: node.name.clone(), op: node.op.name(), expected: arity, got: got.max(arity + 1) }),
+            match slots.get_mut(*edge.weight()) {
+                Some(slot @ None) => *slot = Some(edge.source()),
+                _ => return Err(IrError::Arity { node: node.name.clone(), op: node.op.name(), expected: arity, got }),
             }
         }
         slots
@@ -115,7 +116,8 @@ impl Graph {
 
     /// Consumers of `id`'s output as `(consumer, slot)`, in edge order.
     pub fn consumers(&self, id: NodeId) -> Vec<(NodeId, usize)> {
-        let mut c: Vec<_> = self.dag.edges_directed(id, Direction::Outgoing).map(|e| (e.target(), *e.weight())).collect();
+        let mut c: Vec<_> =
+            self.dag.edges_directed(id, Direction::Outgoing).map(|e| (e.target(), *e.weight())).collect();
         c.sort();
         c
     }

@@ -6,7 +6,7 @@
 mod rewrites;
 mod weights;
 
-pub use rewrites::{EliminateIdentity, FoldBatchNorm, FoldZeroAdd, RemoveDeadNodes, PropagateZero, ZeroToConstant};
+pub use rewrites::{EliminateIdentity, FoldBatchNorm, FoldZeroAdd, PropagateZero, RemoveDeadNodes, ZeroToConstant};
 pub use weights::initialize_weights;
 
 use crate::ir::{Graph, IrError, Rewrite};

@@ -4,10 +4,15 @@
 
 use std::collections::HashMap;
 
-use onnx_protobuf::{tensor_proto::DataType, tensor_shape_proto::dimension, type_proto, AttributeProto, Message, ModelProto, NodeProto, TensorProto};
+use onnx_protobuf::{
+    tensor_proto::DataType, tensor_shape_proto::dimension, type_proto, AttributeProto, Message, ModelProto, NodeProto,
+    TensorProto,
+};
 
 use super::OnnxError;
-use crate::ir::ops::{Activation, Add, BatchNorm, Conv, Flatten, GlobalAvgPool, Identity, Linear, Pool, PoolKind};
+use crate::ir::ops::{
+    Activation, Add, BatchNorm, Conv, Flatten, GlobalAvgPool, Identity, Linear, Pool, PoolKind, ZeroConst,
+};
 use crate::ir::{Graph, GraphPatch, NodeId, Op, ParamTensor, TensorType};
 
 /// A model read back into the IR.
@@ -26,7 +31,8 @@ pub fn import(bytes: &[u8]) -> Result<ImportedModel, OnnxError> {
     if graph_proto.node.is_empty() {
         return Err(OnnxError::Decode("graph has no nodes".into()));
     }
-    let opset = model.opset_import.iter().find(|o| o.domain.is_empty() || o.domain == "ai.onnx").map_or(0, |o| o.version);
+    let opset =
+        model.opset_import.iter().find(|o| o.domain.is_empty() || o.domain == "ai.onnx").map_or(0, |o| o.version);
     let mut consts: HashMap<&str, ParamTensor> = HashMap::new();
     for t in &graph_proto.initializer {
         consts.insert(t.name.as_str(), read_f32(t)?);
@@ -43,16 +49,37 @@ pub fn import(bytes: &[u8]) -> Result<ImportedModel, OnnxError> {
     for (i, n) in graph_proto.node.iter().enumerate() {
         let name = if n.name.is_empty() { format!("{}_{i}", n.op_type) } else { n.name.clone() };
         let (op, params, data_inputs) = convert(n, &name, &consts)?;
-        let producers = data_inputs
-            .iter()
-            .map(|input| {
-                values.get(*input).copied().ok_or_else(|| OnnxError::Malformed {
-                    at: name.clone(),
-                    reason: format!("input `{input}` is not produced by any earlier node or graph input"),
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let output = n.output.first().ok_or_else(|| OnnxError::Malformed { at: name.clone(), reason: "node has no output".into() })?;
+        let mut producers = Vec::with_capacity(data_inputs.len());
+        for input in &data_inputs {
+            let id = match (values.get(*input), consts.get(*input)) {
+                (Some(&id), _) => id,
+                (None, Some(c)) if c.data.iter().all(|&v| v == 0.0) => {
+                    let id = g.add_node(
+                        input.to_string(),
+                        Op::ZeroConst(ZeroConst { ty: TensorType::f32(c.shape.clone()) }),
+                        &[],
+                    );
+                    values.insert(input.to_string(), id);
+                    id
+                }
+                (None, Some(_)) => {
+                    return Err(OnnxError::Unsupported(format!(
+                        "node `{name}`: constant `{input}` used as a data input (only all-zero constants are supported)"
+                    )))
+                }
+                (None, None) => {
+                    return Err(OnnxError::Malformed {
+                        at: name.clone(),
+                        reason: format!("input `{input}` is not produced by any earlier node or graph input"),
+                    })
+                }
+            };
+            producers.push(id);
+        }
+        let output = n
+            .output
+            .first()
+            .ok_or_else(|| OnnxError::Malformed { at: name.clone(), reason: "node has no output".into() })?;
         let id = g.add_node(name, op.clone(), &producers);
         if !params.is_empty() {
             GraphPatch::new().replace_op(id, op, params).apply(&mut g);
@@ -62,7 +89,12 @@ pub fn import(bytes: &[u8]) -> Result<ImportedModel, OnnxError> {
     let outputs = graph_proto
         .output
         .iter()
-        .map(|o| values.get(&o.name).copied().ok_or_else(|| OnnxError::Malformed { at: o.name.clone(), reason: "graph output is not produced by any node".into() }))
+        .map(|o| {
+            values.get(&o.name).copied().ok_or_else(|| OnnxError::Malformed {
+                at: o.name.clone(),
+                reason: "graph output is not produced by any node".into(),
+            })
+        })
         .collect::<Result<Vec<_>, _>>()?;
     g.set_outputs(outputs);
     g.infer_types()?;
@@ -80,7 +112,10 @@ fn static_shape(vi: &onnx_protobuf::ValueInfoProto) -> Result<Vec<usize>, OnnxEr
         return Err(malformed("graph input is not a tensor"));
     };
     if t.elem_type != DataType::FLOAT as i32 {
-        return Err(OnnxError::Unsupported(format!("input `{}` has element type {}, only float32 is supported", vi.name, t.elem_type)));
+        return Err(OnnxError::Unsupported(format!(
+            "input `{}` has element type {}, only float32 is supported",
+            vi.name, t.elem_type
+        )));
     }
     let shape = t.shape.as_ref().ok_or_else(|| malformed("graph input has no shape"))?;
     shape
@@ -88,21 +123,36 @@ fn static_shape(vi: &onnx_protobuf::ValueInfoProto) -> Result<Vec<usize>, OnnxEr
         .iter()
         .map(|d| match d.value {
             Some(dimension::Value::DimValue(v)) if v > 0 => Ok(v as usize),
-            _ => Err(OnnxError::Unsupported(format!("input `{}` has a symbolic or unknown dimension; only static shapes are supported", vi.name))),
+            _ => Err(OnnxError::Unsupported(format!(
+                "input `{}` has a symbolic or unknown dimension; only static shapes are supported",
+                vi.name
+            ))),
         })
         .collect()
 }
 
 fn read_f32(t: &TensorProto) -> Result<ParamTensor, OnnxError> {
     let malformed = |reason: String| OnnxError::Malformed { at: t.name.clone(), reason };
-    let shape: Vec<usize> = t.dims.iter().map(|&d| usize::try_from(d).map_err(|_| malformed(format!("negative dim {d}")))).collect::<Result<_, _>>()?;
+    let shape: Vec<usize> = t
+        .dims
+        .iter()
+        .map(|&d| usize::try_from(d).map_err(|_| malformed(format!("negative dim {d}"))))
+        .collect::<Result<_, _>>()?;
     let numel: usize = shape.iter().product();
     if t.data_type != DataType::FLOAT as i32 {
-        return Err(OnnxError::Unsupported(format!("initializer `{}` has data type {}, only float32 is supported", t.name, t.data_type)));
+        return Err(OnnxError::Unsupported(format!(
+            "initializer `{}` has data type {}, only float32 is supported",
+            t.name, t.data_type
+        )));
     }
     let data: Vec<f32> = if !t.raw_data.is_empty() {
         if t.raw_data.len() != numel * 4 {
-            return Err(malformed(format!("raw_data has {} bytes, shape {:?} needs {}", t.raw_data.len(), shape, numel * 4)));
+            return Err(malformed(format!(
+                "raw_data has {} bytes, shape {:?} needs {}",
+                t.raw_data.len(),
+                shape,
+                numel * 4
+            )));
         }
         t.raw_data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
     } else {
@@ -182,20 +232,37 @@ fn convert<'n>(n: &'n NodeProto, name: &str, consts: &HashMap<&str, ParamTensor>
     let constant = |i: usize| -> Result<ParamTensor, OnnxError> {
         let input = arg(i)?;
         consts.get(input).cloned().ok_or_else(|| {
-            OnnxError::Unsupported(format!("node `{name}`: input `{input}` of {} must be a constant initializer", n.op_type))
+            OnnxError::Unsupported(format!(
+                "node `{name}`: input `{input}` of {} must be a constant initializer",
+                n.op_type
+            ))
         })
     };
-    let bad_shape = |what: &str, shape: &[usize]| OnnxError::Malformed { at: name.to_string(), reason: format!("{what} has shape {shape:?}") };
+    let bad_shape = |what: &str, shape: &[usize]| OnnxError::Malformed {
+        at: name.to_string(),
+        reason: format!("{what} has shape {shape:?}"),
+    };
     Ok(match n.op_type.as_str() {
         "Conv" => {
             let w = constant(1)?;
             if w.shape.len() != 4 || w.shape[2] != w.shape[3] {
                 return Err(bad_shape("Conv weight", &w.shape));
             }
-            let groups = usize::try_from(attrs.int("group", 1)).ok().filter(|&g| g > 0).ok_or_else(|| attrs.unsupported("group must be positive".into()))?;
+            let groups = usize::try_from(attrs.int("group", 1))
+                .ok()
+                .filter(|&g| g > 0)
+                .ok_or_else(|| attrs.unsupported("group must be positive".into()))?;
             let (kernel, stride, padding) = attrs.window(Some(w.shape[2]))?;
             let bias = n.input.get(2).is_some_and(|s| !s.is_empty());
-            let conv = Conv { in_channels: w.shape[1] * groups, out_channels: w.shape[0], kernel, stride, padding, groups, bias };
+            let conv = Conv {
+                in_channels: w.shape[1] * groups,
+                out_channels: w.shape[0],
+                kernel,
+                stride,
+                padding,
+                groups,
+                bias,
+            };
             let mut params = vec![w];
             if bias {
                 params.push(constant(2)?);
@@ -219,14 +286,22 @@ fn convert<'n>(n: &'n NodeProto, name: &str, consts: &HashMap<&str, ParamTensor>
             let act = match (lo, hi) {
                 (lo, hi) if lo == 0.0 && hi == 6.0 => Activation::Relu6,
                 (lo, hi) if lo == 0.0 && hi == f32::MAX => Activation::Relu,
-                _ => return Err(attrs.unsupported(format!("Clip({lo}, {hi}): only Clip(0, 6) and Clip(0) are supported"))),
+                _ => {
+                    return Err(
+                        attrs.unsupported(format!("Clip({lo}, {hi}): only Clip(0, 6) and Clip(0) are supported"))
+                    )
+                }
             };
             (Op::Activation(act), vec![], vec![arg(0)?])
         }
         "Add" => (Op::Add(Add), vec![], vec![arg(0)?, arg(1)?]),
         "AveragePool" | "MaxPool" => {
             let (kernel, stride, padding) = attrs.window(None)?;
-            let kind = if n.op_type == "MaxPool" { PoolKind::Max } else { PoolKind::Avg { count_include_pad: attrs.int("count_include_pad", 0) != 0 } };
+            let kind = if n.op_type == "MaxPool" {
+                PoolKind::Max
+            } else {
+                PoolKind::Avg { count_include_pad: attrs.int("count_include_pad", 0) != 0 }
+            };
             (Op::Pool(Pool { kind, kernel, stride, padding }), vec![], vec![arg(0)?])
         }
         "GlobalAveragePool" => (Op::GlobalAvgPool(GlobalAvgPool), vec![], vec![arg(0)?]),
@@ -263,7 +338,11 @@ fn convert<'n>(n: &'n NodeProto, name: &str, consts: &HashMap<&str, ParamTensor>
                 return Err(bad_shape("MatMul weight", &w.shape));
             }
             let w = transpose(&w);
-            (Op::Linear(Linear { in_features: w.shape[1], out_features: w.shape[0], bias: false }), vec![w], vec![arg(0)?])
+            (
+                Op::Linear(Linear { in_features: w.shape[1], out_features: w.shape[0], bias: false }),
+                vec![w],
+                vec![arg(0)?],
+            )
         }
         "Identity" => (Op::Identity(Identity), vec![], vec![arg(0)?]),
         other => return Err(OnnxError::UnsupportedOp { op: other.to_string(), node: name.to_string() }),

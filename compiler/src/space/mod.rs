@@ -62,7 +62,9 @@ impl SearchSpace {
         match (self, genome) {
             (SearchSpace::Nb201(s), Genome::Nb201(g)) => Ok(Genome::Nb201(s.mutate(g, rng))),
             (SearchSpace::Mbconv(s), Genome::Mbconv(g)) => Ok(Genome::Mbconv(s.mutate(g, rng)?)),
-            _ => Err(SpaceError::WrongSpace { space: self.name().to_string(), genome: genome.space_name().to_string() }),
+            _ => {
+                Err(SpaceError::WrongSpace { space: self.name().to_string(), genome: genome.space_name().to_string() })
+            }
         }
     }
 
@@ -71,7 +73,9 @@ impl SearchSpace {
         match (self, genome) {
             (SearchSpace::Nb201(_), Genome::Nb201(g)) => g.validate(),
             (SearchSpace::Mbconv(s), Genome::Mbconv(g)) => s.validate(g),
-            _ => Err(SpaceError::WrongSpace { space: self.name().to_string(), genome: genome.space_name().to_string() }),
+            _ => {
+                Err(SpaceError::WrongSpace { space: self.name().to_string(), genome: genome.space_name().to_string() })
+            }
         }
     }
 }

@@ -5,7 +5,9 @@ use crate::ir::TensorType;
 pub enum PoolKind {
     /// Average pooling; `count_include_pad == false` divides by the number of real pixels
     /// under the window (NAS-Bench-201's avg_pool_3x3).
-    Avg { count_include_pad: bool },
+    Avg {
+        count_include_pad: bool,
+    },
     Max,
 }
 

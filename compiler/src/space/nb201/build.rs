@@ -1,6 +1,8 @@
 use super::arch::EDGE_ENDPOINTS;
 use super::{Nb201Arch, Nb201Op};
-use crate::ir::ops::{Activation, Add, BatchNorm, Conv, Flatten, GlobalAvgPool, Identity, Linear, Pool, PoolKind, Zero};
+use crate::ir::ops::{
+    Activation, Add, BatchNorm, Conv, Flatten, GlobalAvgPool, Identity, Linear, Pool, PoolKind, Zero,
+};
 use crate::ir::{Graph, IrError, NodeId, Op, TensorType};
 
 /// The macro skeleton NB201 cells are trained in (NAS-Bench-201 `TinyNetwork`).

@@ -85,7 +85,8 @@ mod tests {
     use crate::cost::CostReport;
     use crate::space::Genome;
 
-    const ARCH_6111: &str = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|";
+    const ARCH_6111: &str =
+        "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|";
 
     #[test]
     fn index_and_arch_agree_both_ways() {
@@ -93,7 +94,10 @@ mod tests {
         assert_eq!(g.arch, ARCH_6111);
         assert_eq!(Nb201Genome::from_arch(&ARCH_6111.parse().unwrap()), g);
         assert!(matches!(Nb201Genome::from_index(15625), Err(SpaceError::IndexOutOfRange(15625))));
-        assert!(matches!(Nb201Genome { arch: ARCH_6111.into(), index: 1 }.validate(), Err(SpaceError::IndexMismatch { expected: 6111, .. })));
+        assert!(matches!(
+            Nb201Genome { arch: ARCH_6111.into(), index: 1 }.validate(),
+            Err(SpaceError::IndexMismatch { expected: 6111, .. })
+        ));
     }
 
     #[test]

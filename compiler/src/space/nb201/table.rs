@@ -31,14 +31,19 @@ impl Nb201Table {
     /// The table shipped in this crate (compiler/data/nb201.csv, see its README for sources).
     pub fn builtin() -> &'static Nb201Table {
         static TABLE: OnceLock<Nb201Table> = OnceLock::new();
-        TABLE.get_or_init(|| Nb201Table::from_csv(BUILTIN_CSV, "builtin nb201.csv").expect("the shipped NB201 table is valid"))
+        TABLE.get_or_init(|| {
+            Nb201Table::from_csv(BUILTIN_CSV, "builtin nb201.csv").expect("the shipped NB201 table is valid")
+        })
     }
 
     /// Parses a table with columns `index,arch,cifar10_acc,cifar100_acc,imagenet16_acc`
     /// followed by any number of `lat_ms_<device>` columns. All 15,625 architectures must
     /// be present exactly once, rows in index order.
     pub fn from_csv(text: &str, origin: &str) -> Result<Self, SpaceError> {
-        let bad = |line: usize, reason: String| SpaceError::Parse { path: origin.to_string(), reason: format!("line {line}: {reason}") };
+        let bad = |line: usize, reason: String| SpaceError::Parse {
+            path: origin.to_string(),
+            reason: format!("line {line}: {reason}"),
+        };
         let mut lines = text.lines().enumerate();
         let (_, header) = lines.next().ok_or_else(|| bad(1, "empty file".into()))?;
         let columns: Vec<&str> = header.trim().split(',').collect();
@@ -60,7 +65,11 @@ impl Nb201Table {
             if fields.len() != columns.len() {
                 return Err(bad(i + 1, format!("{} fields, header has {}", fields.len(), columns.len())));
             }
-            let num = |k: usize| fields[k].parse::<f64>().map_err(|_| bad(i + 1, format!("`{}` in column {} is not a number", fields[k], columns[k])));
+            let num = |k: usize| {
+                fields[k]
+                    .parse::<f64>()
+                    .map_err(|_| bad(i + 1, format!("`{}` in column {} is not a number", fields[k], columns[k])))
+            };
             let index: usize = fields[0].parse().map_err(|_| bad(i + 1, format!("bad index `{}`", fields[0])))?;
             if index != rows.len() {
                 return Err(bad(i + 1, format!("index {index} out of order (expected {})", rows.len())));
