@@ -27,6 +27,9 @@ pub enum Command {
     Bench(BenchArgs),
     /// Time the per-candidate pipeline stages: build IR, lower + emit ONNX, load, optimize.
     BenchPipeline(BenchPipelineArgs),
+    /// Search quality without a device: strategies on the NB201 table, a latency column
+    /// playing the device.
+    Nb201Bench(Nb201BenchArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -131,6 +134,33 @@ pub struct BenchPipelineArgs {
     /// Repetitions; medians are reported.
     #[arg(long, default_value_t = 20)]
     pub repeat: usize,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct Nb201BenchArgs {
+    /// A table with the columns of compiler/data/nb201.csv (default: the shipped one).
+    #[arg(long, value_name = "PATH")]
+    pub table: Option<PathBuf>,
+    /// Device whose `lat_ms_<device>` column is the latency.
+    #[arg(long, default_value = "pixel3")]
+    pub device: String,
+    /// Latency budget in ms; default: the median of the device column.
+    #[arg(long)]
+    pub latency_budget_ms: Option<f64>,
+    /// Evaluations per search.
+    #[arg(long, default_value_t = 100)]
+    pub budget: usize,
+    /// Comma-separated: random, evolution, nsga2.
+    #[arg(long, default_value = "random,evolution,nsga2", value_delimiter = ',')]
+    pub strategies: Vec<String>,
+    /// Number of seeds (0..seeds) per strategy.
+    #[arg(long, default_value_t = 10)]
+    pub seeds: u64,
+    /// Accuracy column: cifar10, cifar100 or imagenet16.
+    #[arg(long, default_value = "cifar10")]
+    pub dataset: String,
     #[arg(long)]
     pub json: bool,
 }

@@ -4,6 +4,7 @@ mod bench;
 mod bench_pipeline;
 mod export;
 mod info;
+mod nb201_bench;
 mod run_model;
 mod space;
 
@@ -21,5 +22,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Run(args) => run_model::run_model(&args),
         Command::Bench(args) => bench::bench(&args),
         Command::BenchPipeline(args) => bench_pipeline::bench_pipeline(&args),
+        Command::Nb201Bench(args) => nb201_bench::nb201_bench(&args),
     }
 }

@@ -1,0 +1,1 @@
+//! Pareto dominance, non-dominated sorting, crowding distance and hypervolume.
