@@ -27,6 +27,8 @@ pub enum Command {
     Bench(BenchArgs),
     /// Time the per-candidate pipeline stages: build IR, lower + emit ONNX, load, optimize.
     BenchPipeline(BenchPipelineArgs),
+    /// Multi-objective architecture search with the latency measured in the loop.
+    Search(Box<SearchArgs>),
     /// Search quality without a device: strategies on the NB201 table, a latency column
     /// playing the device.
     Nb201Bench(Nb201BenchArgs),
@@ -163,4 +165,65 @@ pub struct Nb201BenchArgs {
     pub dataset: String,
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// A search config TOML (see examples/); flags given too override its fields.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Continue the interrupted run in DIR with the config stored there.
+    #[arg(long, value_name = "DIR", conflicts_with = "config")]
+    pub resume: Option<PathBuf>,
+    /// nb201, mbconv-phone, mbconv-mcu, or a space TOML path.
+    #[arg(long)]
+    pub space: Option<String>,
+    /// nb201-table, proxy or command.
+    #[arg(long)]
+    pub evaluator: Option<String>,
+    /// random, evolution or nsga2.
+    #[arg(long)]
+    pub strategy: Option<String>,
+    /// Evaluated candidates.
+    #[arg(long)]
+    pub budget: Option<usize>,
+    #[arg(long)]
+    pub seed: Option<u64>,
+    #[arg(long)]
+    pub max_latency_ms: Option<f64>,
+    #[arg(long)]
+    pub max_params: Option<u64>,
+    #[arg(long)]
+    pub max_macs: Option<u64>,
+    #[arg(long)]
+    pub max_peak_activation_bytes: Option<u64>,
+    /// Latency source: host, or nb201-table:<device> (published NB201 latencies).
+    #[arg(long)]
+    pub target: Option<String>,
+    /// NB201 accuracy column for the nb201-table evaluator: cifar10, cifar100, imagenet16.
+    #[arg(long)]
+    pub dataset: Option<String>,
+    /// Proxy for the proxy evaluator: naswot, params or macs.
+    #[arg(long)]
+    pub proxy: Option<String>,
+    /// Trainer command for the command evaluator, split on whitespace (use a config file
+    /// for arguments with spaces); placeholders {onnx} {arch_json} {workdir}.
+    #[arg(long)]
+    pub command: Option<String>,
+    #[arg(long)]
+    pub command_timeout_s: Option<f64>,
+    #[arg(long)]
+    pub population: Option<usize>,
+    /// Per-candidate latency measurement cap.
+    #[arg(long)]
+    pub time_cap_ms: Option<u64>,
+    /// Run directory (default: runs/search-<unix time>).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Latency cache shared across runs (default: DIR/latency_cache.jsonl).
+    #[arg(long, value_name = "FILE")]
+    pub latency_cache: Option<PathBuf>,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
 }

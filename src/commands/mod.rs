@@ -6,6 +6,7 @@ mod export;
 mod info;
 mod nb201_bench;
 mod run_model;
+mod search;
 mod space;
 
 use anyhow::Result;
@@ -23,5 +24,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Bench(args) => bench::bench(&args),
         Command::BenchPipeline(args) => bench_pipeline::bench_pipeline(&args),
         Command::Nb201Bench(args) => nb201_bench::nb201_bench(&args),
+        Command::Search(args) => search::search(&args),
     }
 }

@@ -7,7 +7,9 @@
 
 mod backend;
 mod descriptor;
+mod process;
 
 pub use backend::{LocalBackend, MeasureBackend, MeasureError};
 pub use descriptor::{Target, TargetKind};
 pub use edgenas_runtime::{BenchConfig, LatencyStats, LatencyUnit};
+pub use process::{run_command, CommandOutcome, ProcessError};

@@ -2,6 +2,19 @@
 //! *minimized* (accuracy enters as `-accuracy`); the first objective is the primary one
 //! for single-objective strategies.
 
+mod evolution;
+mod nsga2;
+mod proposed;
+mod random;
+
+pub use evolution::RegularizedEvolution;
+pub use nsga2::{select_survivors, Nsga2};
+pub use proposed::DUPLICATE_RETRIES;
+pub use random::RandomSearch;
+
+use std::fmt;
+use std::str::FromStr;
+
 use edgenas_compiler::rng::SeededRng;
 use edgenas_compiler::space::{Genome, SearchSpace};
 
@@ -23,4 +36,82 @@ pub trait Strategy {
     /// The outcome of a genome this strategy proposed: `Some(objectives)` (minimized) when it
     /// was evaluated and satisfies every constraint, `None` when it failed or violated one.
     fn observe(&mut self, genome: &Genome, objectives: Option<&[f64]>);
+}
+
+impl StrategyKind {
+    pub const ALL: [StrategyKind; 3] = [StrategyKind::Random, StrategyKind::Evolution, StrategyKind::Nsga2];
+
+    /// The name used on the command line and in configs.
+    pub fn name(self) -> &'static str {
+        match self {
+            StrategyKind::Random => "random",
+            StrategyKind::Evolution => "evolution",
+            StrategyKind::Nsga2 => "nsga2",
+        }
+    }
+}
+
+impl fmt::Display for StrategyKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for StrategyKind {
+    type Err = UnknownStrategy;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        StrategyKind::ALL.into_iter().find(|k| k.name() == s).ok_or_else(|| UnknownStrategy(s.to_string()))
+    }
+}
+
+/// A strategy name that is none of [`StrategyKind::ALL`]; its message lists the valid ones.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownStrategy(pub String);
+
+impl fmt::Display for UnknownStrategy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let valid: Vec<&str> = StrategyKind::ALL.iter().map(|k| k.name()).collect();
+        write!(f, "unknown strategy `{}` (valid: {})", self.0, valid.join(", "))
+    }
+}
+
+impl std::error::Error for UnknownStrategy {}
+
+/// Hyper-parameters of the evolutionary strategies ([`RandomSearch`] has none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StrategySettings {
+    /// Population size: the aging window of [`RegularizedEvolution`], the parent population
+    /// of [`Nsga2`]. It is also the number of initial uniform samples.
+    pub population: usize,
+    /// Members drawn (with replacement) per tournament of [`RegularizedEvolution`].
+    pub sample_size: usize,
+}
+
+impl StrategySettings {
+    /// The defaults of one strategy: evolution 32 / 8, nsga2 24 (sample size unused, 8),
+    /// random 32 / 8 (both unused).
+    pub fn defaults_for(kind: StrategyKind) -> Self {
+        match kind {
+            StrategyKind::Nsga2 => StrategySettings { population: 24, sample_size: 8 },
+            StrategyKind::Random | StrategyKind::Evolution => StrategySettings::default(),
+        }
+    }
+}
+
+impl Default for StrategySettings {
+    /// Regularized evolution's defaults: population 32, sample size 8. Use
+    /// [`StrategySettings::defaults_for`] for another strategy's own defaults.
+    fn default() -> Self {
+        StrategySettings { population: 32, sample_size: 8 }
+    }
+}
+
+/// A fresh strategy of `kind`; settings it has no use for are ignored.
+pub fn make_strategy(kind: StrategyKind, settings: &StrategySettings) -> Box<dyn Strategy> {
+    match kind {
+        StrategyKind::Random => Box::new(RandomSearch::new()),
+        StrategyKind::Evolution => Box::new(RegularizedEvolution::new(settings.population, settings.sample_size)),
+        StrategyKind::Nsga2 => Box::new(Nsga2::new(settings.population)),
+    }
 }

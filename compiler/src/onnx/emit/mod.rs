@@ -12,7 +12,7 @@ use onnx_protobuf::{GraphProto, ModelProto, NodeProto, OperatorSetIdProto, Strin
 
 use super::proto::{f32_tensor, f32_value_info, node};
 use super::{OnnxError, IR_VERSION, OPSET};
-use crate::ir::{Graph, Node, Op, ParamTensor};
+use crate::ir::{Graph, Node, NodeId, Op, ParamTensor};
 
 /// What goes into the model besides the graph.
 #[derive(Debug, Clone, Default)]
@@ -54,10 +54,25 @@ impl EmitCtx {
     }
 }
 
+impl EmitOptions {
+    /// Emits like [`emit`], then also exposes the tensors of `extra_outputs` as graph outputs,
+    /// appended after the main outputs in the order given, each under its node's tensor name
+    /// (for inspecting intermediate activations, e.g. training-free proxies). Each must be a
+    /// node of `graph` computed by an ONNX node (not an input or a zero constant), listed
+    /// once and not already a graph output; otherwise [`OnnxError::Unsupported`].
+    pub fn emit_with_extra_outputs(&self, graph: &Graph, extra_outputs: &[NodeId]) -> Result<ModelProto, OnnxError> {
+        emit_model(graph, self, extra_outputs)
+    }
+}
+
 /// Emits a deployed graph (weights initialized, see [`crate::lower::lower`]) as an ONNX
 /// model, nodes in the graph's execution order. Graph outputs are named `output` (or
 /// `output_<i>` when there are several), inputs keep their node names.
 pub fn emit(graph: &Graph, options: &EmitOptions) -> Result<ModelProto, OnnxError> {
+    emit_model(graph, options, &[])
+}
+
+fn emit_model(graph: &Graph, options: &EmitOptions, extra_outputs: &[NodeId]) -> Result<ModelProto, OnnxError> {
     let mut g = graph.clone();
     g.infer_types()?;
     let order = g.execution_order()?;
@@ -95,7 +110,24 @@ pub fn emit(graph: &Graph, options: &EmitOptions) -> Result<ModelProto, OnnxErro
     gp.node = ctx.nodes;
     gp.initializer = ctx.initializers;
     gp.input = graph_inputs;
-    gp.output = outputs
+    let mut exposed = outputs.clone();
+    for &id in extra_outputs {
+        if !order.contains(&id) {
+            return Err(OnnxError::Unsupported(format!("extra output #{} is not a node of the graph", id.index())));
+        }
+        let n = g.node(id);
+        let why = match &n.op {
+            Op::Input(_) | Op::Zero(_) | Op::ZeroConst(_) => Some("is not computed by an ONNX node"),
+            _ if outputs.contains(&id) => Some("is already a graph output"),
+            _ if exposed.contains(&id) => Some("is listed twice"),
+            _ => None,
+        };
+        if let Some(why) = why {
+            return Err(OnnxError::Unsupported(format!("extra output `{}` ({}) {why}", n.name, n.op.name())));
+        }
+        exposed.push(id);
+    }
+    gp.output = exposed
         .iter()
         .map(|&o| f32_value_info(&tensor_name(o), &g.output_type(o).map(|t| t.shape.clone()).unwrap_or_default()))
         .collect();

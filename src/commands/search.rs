@@ -1,0 +1,117 @@
+use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context, Result};
+
+use crate::cli::SearchArgs;
+use crate::search::config::EvaluatorConfig;
+use crate::search::{resume_search, start_search, RunSettings, SearchConfig, SearchSummary};
+
+pub fn search(args: &SearchArgs) -> Result<()> {
+    let settings = RunSettings { latency_cache: args.latency_cache.clone(), progress: !args.quiet };
+    let summary = if let Some(dir) = &args.resume {
+        eprintln!("resuming the run in {}", dir.display());
+        resume_search(dir, &settings)?
+    } else {
+        let cfg = config_from_args(args)?;
+        let out = args.out.clone().unwrap_or_else(default_out_dir);
+        eprintln!("search: {} / {:?} / budget {} -> {}", cfg.space, cfg.strategy, cfg.budget, out.display());
+        start_search(&cfg, &out, &settings)?
+    };
+    print_summary(&summary);
+    Ok(())
+}
+
+fn default_out_dir() -> PathBuf {
+    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    PathBuf::from(format!("runs/search-{secs}"))
+}
+
+/// The config file (or the built-in default run) with every given flag applied on top.
+fn config_from_args(a: &SearchArgs) -> Result<SearchConfig> {
+    let mut cfg = match &a.config {
+        Some(path) => SearchConfig::from_toml_file(path)?,
+        None => SearchConfig::default_run(),
+    };
+    if let Some(v) = &a.space {
+        cfg.space = v.clone();
+    }
+    if let Some(v) = &a.strategy {
+        cfg.strategy = serde_json::from_value(serde_json::Value::String(v.clone()))
+            .map_err(|_| anyhow::anyhow!("unknown strategy `{v}`: use random, evolution or nsga2"))?;
+    }
+    if let Some(v) = a.budget {
+        cfg.budget = v;
+    }
+    if let Some(v) = a.seed {
+        cfg.seed = v;
+    }
+    if let Some(v) = a.population {
+        cfg.population = Some(v);
+    }
+    if let Some(v) = a.max_latency_ms {
+        cfg.constraints.max_latency_ms = Some(v);
+    }
+    if let Some(v) = a.max_params {
+        cfg.constraints.max_params = Some(v);
+    }
+    if let Some(v) = a.max_macs {
+        cfg.constraints.max_macs = Some(v);
+    }
+    if let Some(v) = a.max_peak_activation_bytes {
+        cfg.constraints.max_peak_activation_bytes = Some(v);
+    }
+    if let Some(v) = &a.target {
+        cfg.latency.target = v.clone();
+    }
+    if let Some(v) = a.time_cap_ms {
+        cfg.latency.time_cap_ms = v;
+    }
+    if let Some(kind) = &a.evaluator {
+        cfg.evaluator = match kind.as_str() {
+            "nb201-table" => {
+                EvaluatorConfig::Nb201Table { dataset: a.dataset.clone().unwrap_or_else(|| "cifar10".into()) }
+            }
+            "proxy" => EvaluatorConfig::Proxy { proxy: a.proxy.clone().unwrap_or_else(|| "naswot".into()) },
+            "command" => {
+                let line = a.command.as_deref().context("--evaluator command needs --command \"PROGRAM ARGS...\"")?;
+                EvaluatorConfig::Command {
+                    argv: line.split_whitespace().map(String::from).collect(),
+                    timeout_s: a.command_timeout_s.unwrap_or(3600.0),
+                }
+            }
+            other => bail!("unknown evaluator `{other}`: use nb201-table, proxy or command"),
+        };
+    }
+    cfg.validate()?;
+    Ok(cfg)
+}
+
+fn print_summary(s: &SearchSummary) {
+    println!(
+        "evaluated {} candidates ({} failed), rejected {} by cost constraints{}",
+        s.evaluated + s.failed,
+        s.failed,
+        s.rejected,
+        if s.replayed > 0 { format!(", {} replayed from the journal", s.replayed) } else { String::new() }
+    );
+    println!("Pareto front ({} candidates):", s.front.len());
+    println!("  {:<18} {:>10} {:>12} {:>12} {:>10}", "hash", "accuracy", "latency", "MACs", "params");
+    for r in &s.front {
+        let l = r.latency.as_ref();
+        println!(
+            "  {:<18} {:>10.3} {:>12.4} {:>12} {:>10}",
+            r.hash,
+            r.accuracy.unwrap_or(f64::NAN),
+            l.map_or(f64::NAN, |l| l.median),
+            r.macs,
+            r.params
+        );
+    }
+    let t = &s.stage_medians;
+    println!(
+        "median per candidate: build+emit {:.1} ms, compile {:.1} ms, measure {:.1} ms, evaluate {:.1} ms",
+        t.build_emit_ms, t.compile_ms, t.measure_ms, t.evaluate_ms
+    );
+    println!("run directory: {} (candidates.csv, pareto.csv, pareto.json, pareto.svg, front/)", s.out_dir.display());
+}

@@ -1,0 +1,113 @@
+//! Accuracy from an external training command (any program: a PyTorch script, a remote
+//! job submitter), run once per candidate through [`edgenas_targets::run_command`].
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use edgenas_targets::{run_command, CommandOutcome};
+use serde_json::{Map, Value};
+
+use super::{AccuracyEvaluator, AccuracyResult, EvalContext};
+
+/// How many trailing stderr lines a failure message quotes.
+const STDERR_TAIL_LINES: usize = 20;
+
+/// Runs `argv` per candidate, without a shell, in the candidate's `workdir`, and reads its
+/// verdict from stdout.
+///
+/// In every argument the placeholders `{onnx}`, `{arch_json}` and `{workdir}` are replaced
+/// by the paths of [`EvalContext::onnx_path`], [`EvalContext::arch_json_path`] and
+/// [`EvalContext::workdir`] (plain text replacement, so `--model={onnx}` works; nothing is
+/// split or quoted). A relative program path such as `./train.sh` is taken relative to the
+/// current directory.
+///
+/// Protocol: the last non-empty stdout line that parses as a JSON object is the result,
+/// `{"accuracy": <finite number>, "onnx": <path, optional>}` (other keys are ignored); a
+/// relative `onnx` is resolved against `workdir` and must exist. Everything else the
+/// command prints is ignored. A non-zero exit, a run past `timeout` (the command and its
+/// children are killed), or a missing or invalid result line is an error quoting the reason
+/// and the last 20 lines of stderr.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandEvaluator {
+    pub argv: Vec<String>,
+    pub timeout: Duration,
+}
+
+impl CommandEvaluator {
+    /// The command line for one candidate, placeholders substituted.
+    pub fn command_line(&self, ctx: &EvalContext<'_>) -> Result<Vec<String>> {
+        let utf8 = |p: &Path| p.to_str().map(str::to_owned).with_context(|| format!("{} is not UTF-8", p.display()));
+        let onnx = utf8(ctx.onnx_path)?;
+        let arch_json = utf8(ctx.arch_json_path)?;
+        let workdir = utf8(ctx.workdir)?;
+        Ok(self
+            .argv
+            .iter()
+            .map(|a| a.replace("{onnx}", &onnx).replace("{arch_json}", &arch_json).replace("{workdir}", &workdir))
+            .collect())
+    }
+}
+
+impl AccuracyEvaluator for CommandEvaluator {
+    fn name(&self) -> String {
+        format!("command:{}", self.argv.first().map_or("", String::as_str))
+    }
+
+    fn evaluate(&self, ctx: &EvalContext<'_>) -> Result<AccuracyResult> {
+        let argv = self.command_line(ctx)?;
+        let outcome = run_command(&argv, Some(ctx.workdir), self.timeout)
+            .with_context(|| format!("running the training command in {}", ctx.workdir.display()))?;
+        let verdict = if outcome.timed_out {
+            Err(anyhow!("timed out after {}s", self.timeout.as_secs_f64()))
+        } else {
+            match outcome.status {
+                Some(0) => parse_result(&outcome.stdout, ctx.workdir),
+                Some(code) => Err(anyhow!("exited with status {code}")),
+                None => Err(anyhow!("killed by a signal")),
+            }
+        };
+        verdict.map_err(|reason| failure(&argv, &reason, &outcome))
+    }
+}
+
+fn failure(argv: &[String], reason: &anyhow::Error, outcome: &CommandOutcome) -> anyhow::Error {
+    let lines: Vec<&str> = outcome.stderr.lines().collect();
+    let tail = &lines[lines.len().saturating_sub(STDERR_TAIL_LINES)..];
+    let stderr = if tail.is_empty() {
+        "stderr was empty".to_string()
+    } else {
+        format!("last {} line(s) of stderr:\n{}", tail.len(), tail.join("\n"))
+    };
+    let after = if outcome.timed_out { String::new() } else { format!(" after {:.1}s", outcome.elapsed.as_secs_f64()) };
+    anyhow!("training command `{}` failed{after}: {reason:#}\n{stderr}", argv.join(" "))
+}
+
+/// The result line of `stdout` (see [`CommandEvaluator`]'s protocol).
+fn parse_result(stdout: &str, workdir: &Path) -> Result<AccuracyResult> {
+    let object = stdout
+        .lines()
+        .rev()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .find_map(|l| serde_json::from_str::<Map<String, Value>>(l).ok())
+        .context("printed no JSON result line such as {\"accuracy\": 93.1}")?;
+    let accuracy = match object.get("accuracy") {
+        Some(Value::Number(n)) => n.as_f64().filter(|a| a.is_finite()),
+        Some(other) => bail!("printed a result whose \"accuracy\" is not a number: {other}"),
+        None => bail!("printed a result without \"accuracy\": {}", Value::Object(object.clone())),
+    }
+    .context("printed a non-finite accuracy")?;
+    let trained_onnx = match object.get("onnx") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(path)) => {
+            let path = workdir.join(PathBuf::from(path));
+            if !path.is_file() {
+                bail!("printed a trained model {} that does not exist", path.display());
+            }
+            Some(path)
+        }
+        Some(other) => bail!("printed a result whose \"onnx\" is not a path: {other}"),
+    };
+    Ok(AccuracyResult { accuracy, trained_onnx })
+}

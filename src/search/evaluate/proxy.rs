@@ -1,0 +1,309 @@
+//! Training-free accuracy proxies: NASWOT (Mellor et al. 2021, "Neural Architecture Search
+//! without Training") and the parameter and MAC counts as baselines, plus the Spearman rank
+//! correlation used to judge them against trained accuracy.
+
+use std::fmt;
+use std::str::FromStr;
+
+use anyhow::{bail, ensure, Context, Result};
+use edgenas_compiler::cost::CostReport;
+use edgenas_compiler::ir::ops::Input;
+use edgenas_compiler::ir::{Graph, GraphPatch, NodeId, Op};
+use edgenas_compiler::rng::SeededRng;
+use edgenas_compiler::{lower, onnx};
+use edgenas_runtime::{CompiledModel, RunOptions, TensorF32};
+
+use super::{AccuracyEvaluator, AccuracyResult, EvalContext};
+
+/// Mini-batch size of NASWOT unless told otherwise (the paper uses 128; 32 keeps one
+/// NB201 forward pass well under a second on a laptop core).
+pub const DEFAULT_NASWOT_BATCH: usize = 32;
+
+/// NASWOT's score when its kernel is singular (two inputs with the same activation code,
+/// e.g. a network whose every ReLU reads zeros). Kernels have integer entries, so a
+/// non-singular one has determinant ≥ 1 and a log-determinant ≥ 0: this is below every
+/// real score, yet finite so sorting and averaging stay well defined.
+pub const NASWOT_SINGULAR_SCORE: f64 = -1.0e9;
+
+/// Which training-free score.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProxyKind {
+    /// log |K_H| of the ReLU activation codes of one random mini-batch; see [`naswot_score`].
+    Naswot,
+    /// Trainable parameters ([`CostReport::params`]).
+    Params,
+    /// Multiply-accumulates of one inference ([`CostReport::macs`]).
+    Macs,
+}
+
+impl ProxyKind {
+    pub const ALL: [ProxyKind; 3] = [ProxyKind::Naswot, ProxyKind::Params, ProxyKind::Macs];
+
+    /// The name used on the command line and in configs (`naswot`, `params`, `macs`).
+    pub fn name(self) -> &'static str {
+        match self {
+            ProxyKind::Naswot => "naswot",
+            ProxyKind::Params => "params",
+            ProxyKind::Macs => "macs",
+        }
+    }
+}
+
+impl fmt::Display for ProxyKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for ProxyKind {
+    type Err = String;
+
+    /// Accepts exactly the names of [`ProxyKind::name`].
+    fn from_str(s: &str) -> Result<Self, String> {
+        ProxyKind::ALL.into_iter().find(|k| k.name() == s).ok_or_else(|| {
+            let names: Vec<&str> = ProxyKind::ALL.iter().map(|k| k.name()).collect();
+            format!("unknown proxy `{s}`: expected one of {}", names.join(", "))
+        })
+    }
+}
+
+/// Scores a candidate without training: higher is meant to predict higher accuracy.
+/// Deterministic: the score depends only on the architecture graph, `batch` and `seed`
+/// (weights and inputs are drawn from `seed`), never on the machine or the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProxyEvaluator {
+    pub kind: ProxyKind,
+    /// NASWOT mini-batch size (ignored by the counting proxies).
+    pub batch: usize,
+    /// Seed of NASWOT's weights and inputs (ignored by the counting proxies).
+    pub seed: u64,
+}
+
+impl ProxyEvaluator {
+    /// `kind` with batch [`DEFAULT_NASWOT_BATCH`] and seed 0.
+    pub fn new(kind: ProxyKind) -> Self {
+        ProxyEvaluator { kind, batch: DEFAULT_NASWOT_BATCH, seed: 0 }
+    }
+
+    /// The score of an architecture graph (as [`edgenas_compiler::space::Genome::build`]
+    /// returns it: types inferred, no weights).
+    pub fn score(&self, graph: &Graph) -> Result<f64> {
+        match self.kind {
+            ProxyKind::Naswot => naswot_score(graph, self.batch, self.seed),
+            ProxyKind::Params => Ok(CostReport::analyze(graph).context("analyzing costs")?.params as f64),
+            ProxyKind::Macs => Ok(CostReport::analyze(graph).context("analyzing costs")?.macs as f64),
+        }
+    }
+}
+
+impl AccuracyEvaluator for ProxyEvaluator {
+    fn name(&self) -> String {
+        self.kind.name().to_string()
+    }
+
+    fn evaluate(&self, ctx: &EvalContext<'_>) -> Result<AccuracyResult> {
+        let accuracy = self.score(ctx.graph).with_context(|| format!("computing the {} proxy", self.kind))?;
+        Ok(AccuracyResult { accuracy, trained_onnx: None })
+    }
+}
+
+/// NASWOT: for a mini-batch of `batch` inputs drawn from a standard normal, each input's
+/// binary code c_i is the sign pattern (> 0) of every ReLU/ReLU6 output of the network with
+/// He-initialized weights (BatchNorm folded with its initialized statistics); the kernel is
+/// `K_H[i][j] = N_A - hamming(c_i, c_j)` over the N_A activation units, and the score is
+/// `log |K_H|`, or [`NASWOT_SINGULAR_SCORE`] when `K_H` is singular.
+///
+/// The network runs once, in tract, on the graph rebatched to `batch` ,
+/// lowered with `seed` and emitted with every activation as an extra output. ReLUs that the
+/// deploy rewrites remove (ones that only ever see zeros, or whose outputs are unused) do
+/// not contribute, unlike in the hook-based reference implementation.
+pub fn naswot_score(graph: &Graph, batch: usize, seed: u64) -> Result<f64> {
+    ensure!(batch >= 2, "NASWOT needs a mini-batch of at least 2 inputs, got {batch}");
+    let graph = rebatch(graph, batch)?;
+    let deployed = lower::lower(&graph, seed).context("lowering the rebatched graph")?;
+    let activations: Vec<NodeId> = deployed
+        .execution_order()?
+        .into_iter()
+        .filter(|&id| matches!(deployed.node(id).op, Op::Activation(_)))
+        .collect();
+    ensure!(!activations.is_empty(), "the network has no ReLU activation to read codes from");
+    let model = onnx::EmitOptions::default()
+        .emit_with_extra_outputs(&deployed, &activations)
+        .context("emitting ONNX with the activations as outputs")?;
+    let bytes = onnx::to_bytes(&model)?;
+    let compiled = CompiledModel::from_onnx_bytes(&bytes, "naswot probe", &RunOptions::default())
+        .context("compiling the NASWOT probe with tract")?;
+    let shape = compiled.input_shape().to_vec();
+    let mut rng = SeededRng::derive(seed, "naswot.inputs");
+    let data = (0..shape.iter().product::<usize>()).map(|_| rng.normal()).collect();
+    let input = TensorF32::new(shape, data)?;
+    let outputs = compiled.run(&input).context("running the NASWOT probe")?;
+    let main = deployed.outputs().len();
+    ensure!(
+        outputs.len() == main + activations.len(),
+        "the probe returned {} outputs, expected {}",
+        outputs.len(),
+        main + activations.len()
+    );
+    let codes = ActivationCodes::from_outputs(batch, &outputs[main..])?;
+    Ok(log_det_psd(&codes.kernel(), batch).unwrap_or(NASWOT_SINGULAR_SCORE))
+}
+
+/// A copy of `graph` whose single input has batch size (leading dimension) `batch`, types
+/// re-inferred. Errors when the graph does not have exactly one input, or when an op cannot
+/// take the new batch.
+fn rebatch(graph: &Graph, batch: usize) -> Result<Graph> {
+    let inputs = graph.inputs();
+    let [input] = inputs.as_slice() else { bail!("expected a graph with one input, it has {}", inputs.len()) };
+    let Op::Input(Input { ty }) = &graph.node(*input).op else { bail!("graph input is not an Input op") };
+    let mut ty = ty.clone();
+    match ty.shape.first_mut() {
+        Some(n) => *n = batch,
+        None => bail!("graph input `{}` is a scalar: no batch dimension", graph.node(*input).name),
+    }
+    let mut g = graph.clone();
+    GraphPatch::new().replace_op(*input, Op::Input(Input { ty }), Vec::new()).apply(&mut g);
+    g.infer_types().with_context(|| format!("re-inferring types at batch size {batch}"))?;
+    Ok(g)
+}
+
+/// One bit per activation unit per input, packed in 64-bit words (unused bits zero).
+struct ActivationCodes {
+    batch: usize,
+    words: usize,
+    bits: Vec<u64>,
+    units: u64,
+}
+
+impl ActivationCodes {
+    fn from_outputs(batch: usize, outputs: &[TensorF32]) -> Result<Self> {
+        let per_input: Vec<usize> = outputs
+            .iter()
+            .map(|t| {
+                ensure!(
+                    t.shape.first() == Some(&batch) && t.data.len() % batch == 0,
+                    "activation of shape {:?} does not have batch size {batch}",
+                    t.shape
+                );
+                Ok(t.data.len() / batch)
+            })
+            .collect::<Result<_>>()?;
+        let units: usize = per_input.iter().sum();
+        let words = units.div_ceil(64);
+        let mut bits = vec![0u64; batch * words];
+        for i in 0..batch {
+            let code = &mut bits[i * words..(i + 1) * words];
+            let mut bit = 0;
+            for (t, &n) in outputs.iter().zip(&per_input) {
+                for &v in &t.data[i * n..(i + 1) * n] {
+                    if v > 0.0 {
+                        code[bit / 64] |= 1 << (bit % 64);
+                    }
+                    bit += 1;
+                }
+            }
+        }
+        Ok(ActivationCodes { batch, words, bits, units: units as u64 })
+    }
+
+    /// `K_H`, row-major `batch x batch`: units minus the Hamming distance of two codes.
+    fn kernel(&self) -> Vec<f64> {
+        let code = |i: usize| &self.bits[i * self.words..(i + 1) * self.words];
+        let mut k = vec![0.0; self.batch * self.batch];
+        for i in 0..self.batch {
+            for j in i..self.batch {
+                let hamming: u64 = code(i).iter().zip(code(j)).map(|(a, b)| u64::from((a ^ b).count_ones())).sum();
+                let v = (self.units - hamming) as f64;
+                k[i * self.batch + j] = v;
+                k[j * self.batch + i] = v;
+            }
+        }
+        k
+    }
+}
+
+/// `log det(a)` of a row-major `n x n` positive semidefinite matrix by LU decomposition with
+/// partial pivoting; `None` when it is singular, i.e. a pivot is at most
+/// `n * f64::EPSILON * max|a|` (numerical rank deficiency), or when the determinant is not
+/// positive (not semidefinite after all).
+fn log_det_psd(a: &[f64], n: usize) -> Option<f64> {
+    assert_eq!(a.len(), n * n, "log_det_psd of a {} element matrix with n = {n}", a.len());
+    let mut lu = a.to_vec();
+    let tolerance = n as f64 * f64::EPSILON * a.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    let mut log_det = 0.0;
+    let mut positive = true;
+    for col in 0..n {
+        let pivot_row = (col..n).max_by(|&r, &s| lu[r * n + col].abs().total_cmp(&lu[s * n + col].abs()))?;
+        let pivot = lu[pivot_row * n + col];
+        if !(pivot.abs() > tolerance) {
+            return None;
+        }
+        if pivot_row != col {
+            for c in 0..n {
+                lu.swap(pivot_row * n + c, col * n + c);
+            }
+            positive = !positive;
+        }
+        if pivot < 0.0 {
+            positive = !positive;
+        }
+        log_det += pivot.abs().ln();
+        for r in col + 1..n {
+            let factor = lu[r * n + col] / pivot;
+            if factor != 0.0 {
+                for c in col + 1..n {
+                    lu[r * n + c] -= factor * lu[col * n + c];
+                }
+            }
+        }
+    }
+    positive.then_some(log_det)
+}
+
+/// Spearman's rank correlation of two equally long series: the Pearson correlation of their
+/// ranks, tied values sharing the average of their ranks. In [-1, 1]; NaN when there are
+/// fewer than two pairs or either series is constant. Values are ordered by
+/// [`f64::total_cmp`]. Panics when the lengths differ.
+pub fn spearman(a: &[f64], b: &[f64]) -> f64 {
+    assert_eq!(a.len(), b.len(), "spearman of series of different lengths");
+    pearson(&ranks(a), &ranks(b))
+}
+
+/// 1-based ranks, ties averaged.
+fn ranks(x: &[f64]) -> Vec<f64> {
+    let mut order: Vec<usize> = (0..x.len()).collect();
+    order.sort_by(|&i, &j| x[i].total_cmp(&x[j]));
+    let mut ranks = vec![0.0; x.len()];
+    let mut start = 0;
+    while start < order.len() {
+        let mut end = start + 1;
+        while end < order.len() && x[order[end]].total_cmp(&x[order[start]]).is_eq() {
+            end += 1;
+        }
+        let average = (start + 1 + end) as f64 / 2.0;
+        for &i in &order[start..end] {
+            ranks[i] = average;
+        }
+        start = end;
+    }
+    ranks
+}
+
+fn pearson(x: &[f64], y: &[f64]) -> f64 {
+    let n = x.len() as f64;
+    if x.len() < 2 {
+        return f64::NAN;
+    }
+    let (mx, my) = (x.iter().sum::<f64>() / n, y.iter().sum::<f64>() / n);
+    let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
+    for (a, b) in x.iter().zip(y) {
+        sxy += (a - mx) * (b - my);
+        sxx += (a - mx) * (a - mx);
+        syy += (b - my) * (b - my);
+    }
+    if sxx == 0.0 || syy == 0.0 {
+        return f64::NAN;
+    }
+    sxy / (sxx * syy).sqrt()
+}

@@ -1,0 +1,29 @@
+//! Which genomes a strategy has already proposed, so it can avoid paying for the same
+//! evaluation twice.
+
+use std::collections::HashSet;
+
+use edgenas_compiler::space::Genome;
+
+/// Extra draws a strategy spends looking for a genome it has not proposed before.
+pub const DUPLICATE_RETRIES: usize = 20;
+
+/// Content hashes of the genomes proposed so far.
+#[derive(Debug, Default)]
+pub(crate) struct Proposed(HashSet<String>);
+
+impl Proposed {
+    /// Calls `draw` until it yields a genome not proposed before, at most
+    /// `1 + DUPLICATE_RETRIES` times; the last draw is recorded and returned either way.
+    pub(crate) fn fresh(&mut self, mut draw: impl FnMut() -> Genome) -> Genome {
+        let mut genome = draw();
+        for _ in 0..DUPLICATE_RETRIES {
+            if !self.0.contains(&genome.content_hash()) {
+                break;
+            }
+            genome = draw();
+        }
+        self.0.insert(genome.content_hash());
+        genome
+    }
+}
