@@ -29,6 +29,8 @@ pub enum Command {
     BenchPipeline(BenchPipelineArgs),
     /// Multi-objective architecture search with the latency measured in the loop.
     Search(Box<SearchArgs>),
+    /// Spearman correlation of the training-free proxies with NB201 accuracy.
+    ProxyCorr(crate::commands::ProxyCorrArgs),
     /// Search quality without a device: strategies on the NB201 table, a latency column
     /// playing the device.
     Nb201Bench(Nb201BenchArgs),

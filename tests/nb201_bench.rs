@@ -19,18 +19,34 @@ fn config(strategies: &[StrategyKind], budget: usize, seeds: u64) -> Nb201BenchC
     }
 }
 
-#[test]
-fn evolution_beats_random_on_pixel3_at_the_median_latency() {
-    let report =
-        run_nb201_bench(Nb201Table::builtin(), &config(&[StrategyKind::Random, StrategyKind::Evolution], 100, 10))
-            .unwrap();
+fn regrets(budget: usize, seeds: u64) -> (f64, f64) {
+    let report = run_nb201_bench(
+        Nb201Table::builtin(),
+        &config(&[StrategyKind::Random, StrategyKind::Evolution], budget, seeds),
+    )
+    .unwrap();
     let [random, evolution] = &report.strategies[..] else { panic!("two strategies expected") };
-    assert!(
-        evolution.regret_mean < random.regret_mean,
-        "evolution's mean regret {} is not below random's {}",
-        evolution.regret_mean,
-        random.regret_mean
-    );
+    (random.regret_mean, evolution.regret_mean)
+}
+
+/// The check: 10 seeds, same evaluation budget, budget at the pixel3 median. With
+/// 50 evaluations (32 random, then 18 mutations of tournament winners) evolution's edge is
+/// largest: seeds 0..10 give random 0.865 vs evolution 0.749, and the same holds over 200
+/// seeds (0.932 vs 0.827), so this is not a lucky window.
+#[test]
+fn evolution_beats_random_over_10_seeds_on_pixel3_at_the_median_latency() {
+    let (random, evolution) = regrets(50, 10);
+    assert!(evolution < random, "evolution's mean regret {evolution} is not below random's {random}");
+}
+
+/// At 100 evaluations one search's regret varies by ~0.4 points while the expected gap is
+/// ~0.12 (300 seeds: evolution 0.572, random 0.691); seeds 0..10 happen to go the other way
+/// (0.633 vs 0.604), 22 of the 30 disjoint 10-seed windows of 0..300 favour evolution.
+/// Over seeds 0..100 (evolution 0.545, random 0.680) the claim is stable.
+#[test]
+fn evolution_beats_random_over_100_seeds_at_100_evaluations() {
+    let (random, evolution) = regrets(100, 100);
+    assert!(evolution < random, "evolution's mean regret {evolution} is not below random's {random}");
 }
 
 #[test]
@@ -101,12 +117,13 @@ fn cli_names_what_is_wrong() {
     let cases: [(&[&str], &[&str]); 5] = [
         (&["--device", "toaster"], &["unknown device `toaster`", "pixel3"]),
         (&["--strategies", "random,annealing"], &["unknown strategy `annealing`", "random, evolution, nsga2"]),
-        (&["--budget", "0"], &["evaluation budget must be at least 1"]),
+        (&["--budget", "0", "--seeds", "1"], &["evaluation budget must be at least 1"]),
         (&["--dataset", "mnist"], &["`mnist`", "cifar100"]),
         (&["--table", "/nonexistent/nb201.csv"], &["/nonexistent/nb201.csv"]),
     ];
     for (args, expected) in cases {
-        let out = edgenas(&[&["nb201-bench", "--seeds", "1", "--budget", "5"], args].concat());
+        let defaults: &[&str] = if args.contains(&"--budget") { &[] } else { &["--seeds", "1", "--budget", "5"] };
+        let out = edgenas(&[&["nb201-bench"], defaults, args].concat());
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{args:?} should fail");
         assert!(!err.contains("panicked"), "{args:?} panicked:\n{err}");

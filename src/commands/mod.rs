@@ -5,11 +5,13 @@ mod bench_pipeline;
 mod export;
 mod info;
 mod nb201_bench;
+mod proxy_corr;
 mod run_model;
 mod search;
 mod space;
 
 use anyhow::Result;
+pub use proxy_corr::ProxyCorrArgs;
 
 use crate::cli::{Cli, Command, SpaceCommand};
 
@@ -25,5 +27,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::BenchPipeline(args) => bench_pipeline::bench_pipeline(&args),
         Command::Nb201Bench(args) => nb201_bench::nb201_bench(&args),
         Command::Search(args) => search::search(&args),
+        Command::ProxyCorr(args) => proxy_corr::proxy_corr(&args),
     }
 }

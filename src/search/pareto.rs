@@ -66,18 +66,16 @@ pub fn crowding_distance(points: &[Vec<f64>], front: &[usize]) -> Vec<f64> {
     let mut distance = vec![0.0; n];
     let objectives = points[front[0]].len();
     let mut order: Vec<usize> = (0..n).collect();
-    for m in 0..objectives {
-        let value = |k: usize| points[front[k]][m];
-        order.sort_by(|&a, &b| value(a).total_cmp(&value(b)));
-        let (lo, hi) = (value(order[0]), value(order[n - 1]));
-        let range = hi - lo;
+    for values in (0..objectives).map(|m| front.iter().map(|&i| points[i][m]).collect::<Vec<f64>>()) {
+        order.sort_by(|&a, &b| values[a].total_cmp(&values[b]));
+        let range = values[order[n - 1]] - values[order[0]];
         if range <= 0.0 || !range.is_finite() {
             continue;
         }
         distance[order[0]] = f64::INFINITY;
         distance[order[n - 1]] = f64::INFINITY;
         for w in order.windows(3) {
-            distance[w[1]] += (value(w[2]) - value(w[0])) / range;
+            distance[w[1]] += (values[w[2]] - values[w[0]]) / range;
         }
     }
     distance

@@ -73,7 +73,7 @@ fn run_search(cfg: &SearchConfig, out_dir: &Path, settings: &RunSettings) -> Res
     let space = SearchSpace::resolve(&cfg.space).with_context(|| format!("loading search space `{}`", cfg.space))?;
     let latency = LatencySource::from_config(&cfg.latency)?;
     let evaluator = make_evaluator(&cfg.evaluator)?;
-    let mut strategy_settings = StrategySettings::default();
+    let mut strategy_settings = StrategySettings::defaults_for(cfg.strategy);
     if let Some(p) = cfg.population {
         strategy_settings.population = p;
     }

@@ -56,12 +56,12 @@ impl CommandOutcome {
 /// A relative program path containing a separator (`./train.sh`) is resolved against this
 /// process's current directory, not `cwd`; a bare name is looked up in `PATH`.
 ///
-/// On Unix the program gets a process group of its own; past `timeout` the whole group is
-/// sent SIGKILL (so a script's children die with it) and reaped, and the outcome has
-/// `timed_out`. Elsewhere only the program itself is killed. Output is read on two threads,
-/// so a program that writes more than a pipe holds never blocks; after the program ends,
-/// output still arriving from processes that outlived it is collected for at most a short
-/// grace period.
+/// On Unix the program gets a process group of its own (so it does not receive the
+/// terminal's Ctrl-C); past `timeout` the whole group is sent SIGKILL, so a script's
+/// children die with it, the program is reaped and the outcome has `timed_out`. Elsewhere
+/// only the program itself is killed. Output is read on two threads, so a program that
+/// writes more than a pipe holds never blocks; after the program ends, output still arriving
+/// from processes that outlived it is collected for at most a short grace period.
 pub fn run_command(argv: &[String], cwd: Option<&Path>, timeout: Duration) -> Result<CommandOutcome, ProcessError> {
     let (program, args) = argv.split_first().ok_or(ProcessError::EmptyArgv)?;
     let mut command = Command::new(resolve_program(program));

@@ -114,7 +114,7 @@ impl AccuracyEvaluator for ProxyEvaluator {
 /// `K_H[i][j] = N_A - hamming(c_i, c_j)` over the N_A activation units, and the score is
 /// `log |K_H|`, or [`NASWOT_SINGULAR_SCORE`] when `K_H` is singular.
 ///
-/// The network runs once, in tract, on the graph rebatched to `batch` ,
+/// The network runs once, in tract, on the graph with its input rebatched to `batch`,
 /// lowered with `seed` and emitted with every activation as an extra output. ReLUs that the
 /// deploy rewrites remove (ones that only ever see zeros, or whose outputs are unused) do
 /// not contribute, unlike in the hook-based reference implementation.
@@ -236,7 +236,7 @@ fn log_det_psd(a: &[f64], n: usize) -> Option<f64> {
     for col in 0..n {
         let pivot_row = (col..n).max_by(|&r, &s| lu[r * n + col].abs().total_cmp(&lu[s * n + col].abs()))?;
         let pivot = lu[pivot_row * n + col];
-        if !(pivot.abs() > tolerance) {
+        if pivot.is_nan() || pivot.abs() <= tolerance {
             return None;
         }
         if pivot_row != col {
@@ -306,4 +306,34 @@ fn pearson(x: &[f64], y: &[f64]) -> f64 {
         return f64::NAN;
     }
     sxy / (sxx * syy).sqrt()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_det_of_hand_computed_matrices() {
+        // det [[2,1],[1,2]] = 4 - 1 = 3.
+        assert!((log_det_psd(&[2.0, 1.0, 1.0, 2.0], 2).unwrap() - 3f64.ln()).abs() < 1e-12);
+        // Cofactors along the first row: 4 (3*2 - 1*1) - 2 (2*2 - 1*0) + 0 = 12.
+        let a = [4.0, 2.0, 0.0, 2.0, 3.0, 1.0, 0.0, 1.0, 2.0];
+        assert!((log_det_psd(&a, 3).unwrap() - 12f64.ln()).abs() < 1e-12);
+        // det [[1,2],[2,5]] = 1: pivoting swaps the rows, the pivots are 2 and -0.5, and the
+        // two sign changes cancel.
+        assert!(log_det_psd(&[1.0, 2.0, 2.0, 5.0], 2).unwrap().abs() < 1e-12);
+        assert_eq!(log_det_psd(&[1.0, 1.0, 1.0, 1.0], 2), None);
+        assert_eq!(log_det_psd(&[0.0, 1.0, 1.0, 0.0], 2), None, "det -1: not semidefinite");
+    }
+
+    #[test]
+    fn kernel_counts_agreeing_units_across_all_activations() {
+        // Input 0 codes 1,0,0 | 1; input 1 codes 1,1,0 | 0: 4 units, Hamming distance 2.
+        let a = TensorF32::new(vec![2, 3], vec![1.0, -1.0, 0.0, 1.0, 1.0, -2.0]).unwrap();
+        let b = TensorF32::new(vec![2, 1], vec![0.5, -0.5]).unwrap();
+        let codes = ActivationCodes::from_outputs(2, &[a, b]).unwrap();
+        assert_eq!(codes.kernel(), [4.0, 2.0, 2.0, 4.0]);
+        let wrong = TensorF32::new(vec![3, 1], vec![1.0; 3]).unwrap();
+        assert!(ActivationCodes::from_outputs(2, &[wrong]).is_err());
+    }
 }
