@@ -15,7 +15,7 @@ pub fn search(args: &SearchArgs) -> Result<()> {
     } else {
         let cfg = config_from_args(args)?;
         let out = args.out.clone().unwrap_or_else(default_out_dir);
-        eprintln!("search: {} / {:?} / budget {} -> {}", cfg.space, cfg.strategy, cfg.budget, out.display());
+        eprintln!("search: {} / {} / budget {} -> {}", cfg.space, cfg.strategy, cfg.budget, out.display());
         start_search(&cfg, &out, &settings)?
     };
     print_summary(&summary);

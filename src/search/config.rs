@@ -171,7 +171,7 @@ impl SearchConfig {
             bail!("latency.time_cap_ms must be positive");
         }
         if let Some(l) = self.constraints.max_latency_ms {
-            if !(l > 0.0) {
+            if l.is_nan() || l <= 0.0 {
                 bail!("constraints.max_latency_ms must be positive, got {l}");
             }
         }
@@ -179,7 +179,7 @@ impl SearchConfig {
             if argv.is_empty() {
                 bail!("evaluator.argv must name a program");
             }
-            if !(*timeout_s > 0.0) {
+            if timeout_s.is_nan() || *timeout_s <= 0.0 {
                 bail!("evaluator.timeout_s must be positive");
             }
         }

@@ -68,13 +68,10 @@ pub fn write_reports(out_dir: &Path, cfg: &SearchConfig, records: &[CandidateRec
         let l = r.latency.as_ref();
         let _ = writeln!(
             csv,
-            "{},{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{}",
             r.hash,
             opt(r.accuracy),
-            opt(l.map(|l| l.median)),
-            opt(l.map(|l| l.p10)),
-            opt(l.map(|l| l.p90)),
-            l.map_or("", |l| unit_name(l.unit)),
+            latency_columns(l),
             r.macs,
             r.params,
             r.peak_activation_bytes,
@@ -101,16 +98,13 @@ fn candidates_csv(records: &[CandidateRecord]) -> String {
         };
         let _ = writeln!(
             csv,
-            "{},{},{},{},{},{},{},{},{},{},{},{},{:.3},{:.3},{:.3},{:.3},{},{}",
+            "{},{},{},{},{},{},{},{},{},{:.3},{:.3},{:.3},{:.3},{},{}",
             r.seq,
             r.hash,
             status,
             r.feasible,
             opt(r.accuracy),
-            opt(l.map(|l| l.median)),
-            opt(l.map(|l| l.p10)),
-            opt(l.map(|l| l.p90)),
-            l.map_or("", |l| unit_name(l.unit)),
+            latency_columns(l),
             r.macs,
             r.params,
             r.peak_activation_bytes,
@@ -123,6 +117,17 @@ fn candidates_csv(records: &[CandidateRecord]) -> String {
         );
     }
     csv
+}
+
+/// `median,p10,p90,unit`, empty fields when not measured.
+fn latency_columns(l: Option<&edgenas_runtime::LatencyStats>) -> String {
+    format!(
+        "{},{},{},{}",
+        opt(l.map(|l| l.median)),
+        opt(l.map(|l| l.p10)),
+        opt(l.map(|l| l.p90)),
+        l.map_or("", |l| unit_name(l.unit))
+    )
 }
 
 fn unit_name(u: edgenas_runtime::LatencyUnit) -> &'static str {
@@ -154,7 +159,7 @@ fn pareto_svg(records: &[CandidateRecord], front: &[&CandidateRecord], cfg: &Sea
     let mut svg = format!(
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="sans-serif" font-size="12">
 <rect width="100%" height="100%" fill="white"/>
-<text x="{}" y="22" text-anchor="middle" font-size="15">edgenas search: {} / {:?} / {} candidates, front of {}</text>
+<text x="{}" y="22" text-anchor="middle" font-size="15">edgenas search: {} / {} / {} candidates, front of {}</text>
 "#,
         w / 2.0,
         xml(&cfg.space),

@@ -122,6 +122,7 @@ fn run_search(cfg: &SearchConfig, out_dir: &Path, settings: &RunSettings) -> Res
         bar.set_message(progress_message(&records));
     }
     bar.finish_and_clear();
+    let _ = std::fs::remove_dir(&loop_state.work_dir);
     let front = report::write_reports(out_dir, cfg, &records)?;
     Ok(SearchSummary {
         out_dir: out_dir.to_path_buf(),

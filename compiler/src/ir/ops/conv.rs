@@ -39,7 +39,10 @@ impl OpDef for Conv {
     fn output_type(&self, inputs: &[&TensorType]) -> Result<TensorType, String> {
         let x = inputs[0];
         expect_rank(x, 4, "Conv")?;
-        if self.groups == 0 || self.in_channels % self.groups != 0 || self.out_channels % self.groups != 0 {
+        if self.groups == 0
+            || !self.in_channels.is_multiple_of(self.groups)
+            || !self.out_channels.is_multiple_of(self.groups)
+        {
             return Err(format!(
                 "groups {} must divide in_channels {} and out_channels {}",
                 self.groups, self.in_channels, self.out_channels

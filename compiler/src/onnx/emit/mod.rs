@@ -46,7 +46,7 @@ impl EmitCtx {
         name
     }
 
-    fn params<'n>(node: &'n Node, count: usize) -> Result<&'n [ParamTensor], OnnxError> {
+    fn params(node: &Node, count: usize) -> Result<&[ParamTensor], OnnxError> {
         if node.params.len() < count {
             return Err(OnnxError::MissingWeights { node: node.name.clone(), op: node.op.name() });
         }
