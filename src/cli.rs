@@ -175,7 +175,11 @@ pub struct SearchArgs {
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Continue the interrupted run in DIR with the config stored there.
-    #[arg(long, value_name = "DIR", conflicts_with = "config")]
+    #[arg(long, value_name = "DIR", conflicts_with_all = [
+        "config", "space", "evaluator", "strategy", "budget", "seed", "max_latency_ms", "max_params", "max_macs",
+        "max_peak_activation_bytes", "target", "dataset", "proxy", "command", "command_timeout_s", "population",
+        "time_cap_ms", "out",
+    ])]
     pub resume: Option<PathBuf>,
     /// nb201, mbconv-phone, mbconv-mcu, or a space TOML path.
     #[arg(long)]

@@ -248,5 +248,8 @@ fn bad_search_settings_are_clear_errors() {
     let config = dir.path().join("bad.toml");
     std::fs::write(&config, "space = \"nb201\"\nstrategy = \"nsga2\"\nbudget = 5\nseed = 0\nbudgte = 3\n").unwrap();
     fails(&["--config", config.to_str().unwrap()], "bad.toml");
-    fails(&["--resume", dir.path().to_str().unwrap()], "not a search run directory");
+    let out = edgenas(&["search", "--resume", dir.path().to_str().unwrap()]);
+    assert!(!out.status.success() && stderr(&out).contains("not a search run directory"), "{}", stderr(&out));
+    let out = edgenas(&["search", "--resume", dir.path().to_str().unwrap(), "--budget", "5"]);
+    assert!(!out.status.success() && stderr(&out).contains("cannot be used with"), "{}", stderr(&out));
 }

@@ -6,7 +6,7 @@ use crate::Target;
 /// Why a measurement failed.
 #[derive(Debug, Error)]
 pub enum MeasureError {
-    #[error("measuring on target `{target}`: {source}")]
+    #[error("measuring on target `{target}`")]
     Runtime { target: String, source: RuntimeError },
 }
 

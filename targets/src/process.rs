@@ -22,9 +22,9 @@ const POLL_MAX: Duration = Duration::from_millis(50);
 pub enum ProcessError {
     #[error("empty command line: no program to run")]
     EmptyArgv,
-    #[error("cannot start `{program}`: {source}")]
+    #[error("cannot start `{program}`")]
     Spawn { program: String, source: std::io::Error },
-    #[error("waiting for `{program}`: {source}")]
+    #[error("waiting for `{program}`")]
     Wait { program: String, source: std::io::Error },
 }
 

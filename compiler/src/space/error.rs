@@ -21,7 +21,7 @@ pub enum SpaceError {
     NotInSpace { space: String, reason: String },
     #[error("invalid genome: {0}")]
     InvalidGenome(String),
-    #[error("reading space file {path}: {source}")]
+    #[error("reading space file {path}")]
     Io { path: String, source: std::io::Error },
     #[error("parsing space file {path}: {reason}")]
     Parse { path: String, reason: String },
