@@ -13,5 +13,6 @@ pub mod cost;
 pub mod ir;
 pub mod lower;
 pub mod onnx;
+pub mod quantize;
 pub mod rng;
 pub mod space;
