@@ -131,8 +131,13 @@ fn static_shape(vi: &onnx_protobuf::ValueInfoProto) -> Result<Vec<usize>, OnnxEr
         .collect()
 }
 
-fn read_f32(t: &TensorProto) -> Result<ParamTensor, OnnxError> {
+/// The values of a FLOAT initializer stored in `raw_data` (little-endian) or `float_data`,
+/// checked against its dims. Other data types and external data are `Unsupported`.
+pub(crate) fn read_f32(t: &TensorProto) -> Result<ParamTensor, OnnxError> {
     let malformed = |reason: String| OnnxError::Malformed { at: t.name.clone(), reason };
+    if !t.external_data.is_empty() {
+        return Err(OnnxError::Unsupported(format!("initializer `{}` uses external data", t.name)));
+    }
     let shape: Vec<usize> = t
         .dims
         .iter()

@@ -11,6 +11,7 @@ mod proto;
 
 pub use emit::{emit, EmitOptions};
 pub use error::OnnxError;
+pub(crate) use import::read_f32;
 pub use import::{import, ImportedModel};
 
 use onnx_protobuf::{Message, ModelProto};

@@ -87,7 +87,7 @@ pub fn to_fp16(model: &ModelProto, opts: &Fp16Options) -> Result<(ModelProto, Fp
     let mut weights: Vec<(TensorProto, Option<Vec<f32>>)> = Vec::new();
     for t in graph.initializer.drain(..) {
         let values = if t.data_type == DataType::FLOAT as i32 {
-            let v = read_f32(&t)?;
+            let v = crate::onnx::read_f32(&t)?.data;
             if v.iter().any(|x| !x.is_finite()) {
                 return Err(QuantizeError::NonFinite { tensor: t.name.clone() });
             }
@@ -331,23 +331,6 @@ fn payload_bytes(t: &TensorProto) -> Result<usize, QuantizeError> {
         _ => return Err(QuantizeError::Unsupported(format!("initializer `{}` of data type {}", t.name, t.data_type))),
     };
     Ok(numel(t)? * size)
-}
-
-fn read_f32(t: &TensorProto) -> Result<Vec<f32>, QuantizeError> {
-    if !t.external_data.is_empty() {
-        return Err(QuantizeError::Unsupported(format!("initializer `{}` uses external data", t.name)));
-    }
-    let n = numel(t)?;
-    if !t.raw_data.is_empty() {
-        if t.raw_data.len() != 4 * n {
-            return Err(malformed(&t.name, "raw_data length does not match dims"));
-        }
-        return Ok(t.raw_data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect());
-    }
-    if t.float_data.len() != n {
-        return Err(malformed(&t.name, "float_data length does not match dims"));
-    }
-    Ok(t.float_data.clone())
 }
 
 fn malformed(at: &str, reason: &str) -> QuantizeError {

@@ -20,4 +20,6 @@ pub enum QuantizeError {
     Unsupported(String),
     #[error("malformed ONNX model at `{at}`: {reason}")]
     Malformed { at: String, reason: String },
+    #[error(transparent)]
+    Onnx(#[from] crate::onnx::OnnxError),
 }
