@@ -29,6 +29,8 @@ pub enum Command {
     BenchPipeline(BenchPipelineArgs),
     /// Multi-objective architecture search with the latency measured in the loop.
     Search(Box<SearchArgs>),
+    /// Convert an ONNX model to lower precision (today: fp16).
+    Quantize(QuantizeArgs),
     /// Spearman correlation of the training-free proxies with NB201 accuracy.
     ProxyCorr(crate::commands::ProxyCorrArgs),
     /// Search quality without a device: strategies on the NB201 table, a latency column
@@ -232,4 +234,22 @@ pub struct SearchArgs {
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct QuantizeArgs {
+    #[arg(value_name = "M.onnx")]
+    pub model: PathBuf,
+    /// Target precision; fp16 today (int8 post-training quantization is not built yet).
+    #[arg(long, value_parser = ["fp16"])]
+    pub to: String,
+    /// Compute in f16 end to end, with f16 input and output tensors (default: f32 I/O
+    /// behind Casts).
+    #[arg(long)]
+    pub f16_io: bool,
+    #[arg(long, value_name = "Q.onnx")]
+    pub out: PathBuf,
+    /// Write the conversion report as JSON.
+    #[arg(long, value_name = "R.json")]
+    pub report: Option<PathBuf>,
 }

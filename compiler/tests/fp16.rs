@@ -79,7 +79,7 @@ fn converted_models_are_f16_throughout() {
         }
         assert!(g.node.iter().all(|n| n.op_type != "Gemm"), "{what}");
         // Each Gemm with bias becomes MatMul + Add: one more node each, plus the two Casts.
-        let gemm_adds = g.node.iter().filter(|n| n.op_type == "Add" && n.name.ends_with(".bias")).count();
+        let gemm_adds = g.node.iter().filter(|n| n.op_type == "Add" && n.name.ends_with(".add_bias")).count();
         assert_eq!(gemm_adds, gemms, "{what}");
         assert_eq!(g.node.len(), before.node.len() + gemms + 2, "{what}");
 

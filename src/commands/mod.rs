@@ -6,6 +6,7 @@ mod export;
 mod info;
 mod nb201_bench;
 mod proxy_corr;
+mod quantize;
 mod run_model;
 mod search;
 mod space;
@@ -28,5 +29,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Nb201Bench(args) => nb201_bench::nb201_bench(&args),
         Command::Search(args) => search::search(&args),
         Command::ProxyCorr(args) => proxy_corr::proxy_corr(&args),
+        Command::Quantize(args) => quantize::quantize(&args),
     }
 }

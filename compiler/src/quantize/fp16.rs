@@ -45,7 +45,7 @@ impl Default for Fp16Options {
 }
 
 /// What [`to_fp16`] changed. Byte counts are initializer payloads (`numel * element size`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 pub struct Fp16Report {
     /// FLOAT initializers rewritten as FLOAT16.
     pub converted_tensors: usize,
@@ -151,7 +151,7 @@ pub fn to_fp16(model: &ModelProto, opts: &Fp16Options) -> Result<(ModelProto, Fp
                 nodes.push(matmul);
                 let mut add = NodeProto::new();
                 add.op_type = "Add".into();
-                add.name = format!("{}.bias", n.name);
+                add.name = names.fresh(&format!("{}.add_bias", n.name));
                 add.input = vec![product, c];
                 add.output = vec![output];
                 nodes.push(add);
