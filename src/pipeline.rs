@@ -34,6 +34,14 @@ pub fn genome_from_source(source: &ArchSource) -> Result<Option<Genome>> {
     Ok(None)
 }
 
+/// The genome an [`ArchSource`] names, or NB201 arch [`DEFAULT_NB201_INDEX`] when it names nothing.
+pub fn genome_or_default(source: &ArchSource) -> Result<Genome> {
+    match genome_from_source(source)? {
+        Some(g) => Ok(g),
+        None => Ok(Genome::Nb201(Nb201Genome::from_index(DEFAULT_NB201_INDEX)?)),
+    }
+}
+
 /// Wall time of each model-side stage of one candidate.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct EmitTimes {

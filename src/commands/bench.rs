@@ -5,8 +5,8 @@ use edgenas_runtime::{BenchConfig, CompiledModel, RunOptions};
 use edgenas_targets::{LocalBackend, MeasureBackend};
 use serde::Serialize;
 
-use crate::cli::{ArchSource, BenchArgs};
-use crate::pipeline::{emit_genome, genome_from_source, DEFAULT_NB201_INDEX};
+use crate::cli::BenchArgs;
+use crate::pipeline::{emit_genome, genome_from_source, genome_or_default};
 
 #[derive(Serialize)]
 struct BenchReport {
@@ -31,11 +31,7 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
             (path.display().to_string(), model)
         }
         None => {
-            let default = ArchSource { nb201_index: Some(DEFAULT_NB201_INDEX), ..Default::default() };
-            let genome = match genome_from_source(&args.source)? {
-                Some(g) => g,
-                None => genome_from_source(&default)?.context("default architecture")?,
-            };
+            let genome = genome_or_default(&args.source)?;
             let emitted = emit_genome(&genome, 0)?;
             let label = format!("genome {} ({})", genome.content_hash(), genome.space_name());
             let model =

@@ -1,11 +1,11 @@
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use edgenas_runtime::{CompiledModel, RunOptions};
 use serde::Serialize;
 
-use crate::cli::{ArchSource, BenchPipelineArgs};
-use crate::pipeline::{emit_genome, genome_from_source, DEFAULT_NB201_INDEX};
+use crate::cli::BenchPipelineArgs;
+use crate::pipeline::{emit_genome, genome_or_default};
 
 /// Median milliseconds per stage over the repetitions.
 #[derive(Serialize)]
@@ -21,11 +21,7 @@ struct PipelineReport {
 }
 
 pub fn bench_pipeline(args: &BenchPipelineArgs) -> Result<()> {
-    let default = ArchSource { nb201_index: Some(DEFAULT_NB201_INDEX), ..Default::default() };
-    let genome = match genome_from_source(&args.source)? {
-        Some(g) => g,
-        None => genome_from_source(&default)?.context("default architecture")?,
-    };
+    let genome = genome_or_default(&args.source)?;
     let repeat = args.repeat.max(1);
     let mut stages: [Vec<f64>; 6] = Default::default();
     for _ in 0..repeat {

@@ -37,8 +37,7 @@ fn config_from_args(a: &SearchArgs) -> Result<SearchConfig> {
         cfg.space = v.clone();
     }
     if let Some(v) = &a.strategy {
-        cfg.strategy = serde_json::from_value(serde_json::Value::String(v.clone()))
-            .map_err(|_| anyhow::anyhow!("unknown strategy `{v}`: use random, evolution or nsga2"))?;
+        cfg.strategy = v.parse()?;
     }
     if let Some(v) = a.budget {
         cfg.budget = v;
