@@ -4,7 +4,7 @@
 //! Run: `cargo run --release --example quickstart`
 
 use anyhow::{Context, Result};
-use edgenas::pipeline::emit_genome;
+use edgenas::pipeline::{emit_genome, BatchNormInit};
 use edgenas_compiler::cost::CostReport;
 use edgenas_compiler::rng::SeededRng;
 use edgenas_compiler::space::SearchSpace;
@@ -26,7 +26,7 @@ fn main() -> Result<()> {
         cost.peak_activation_bytes / 1024
     );
 
-    let emitted = emit_genome(&genome, 0)?;
+    let emitted = emit_genome(&genome, 0, BatchNormInit::Calibrated)?;
     let model = CompiledModel::from_onnx_bytes(&emitted.onnx, "quickstart", &RunOptions::default())
         .context("compiling with tract")?;
     let stats = LocalBackend::default().measure(&model, &BenchConfig::default())?;

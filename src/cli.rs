@@ -29,13 +29,16 @@ pub enum Command {
     BenchPipeline(BenchPipelineArgs),
     /// Multi-objective architecture search with the latency measured in the loop.
     Search(Box<SearchArgs>),
-    /// Convert an ONNX model to lower precision (today: fp16).
+    /// Convert an ONNX model to fp16 or int8, with a fidelity report against the f32 model.
     Quantize(QuantizeArgs),
     /// Spearman correlation of the training-free proxies with NB201 accuracy.
     ProxyCorr(crate::commands::ProxyCorrArgs),
     /// Search quality without a device: strategies on the NB201 table, a latency column
     /// playing the device.
     Nb201Bench(Nb201BenchArgs),
+    /// Target devices: list the built-in descriptors with their limits, or check which
+    /// cross toolchains are installed.
+    Targets(TargetsArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -91,6 +94,10 @@ pub struct ExportArgs {
     /// Seed of the He-initialized weights.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Keep the seeded BatchNorm statistics instead of measuring them on a batch of
+    /// standard-normal inputs (faster; activations then grow with depth).
+    #[arg(long)]
+    pub seeded_batchnorm: bool,
 }
 
 #[derive(Debug, Args)]
@@ -240,16 +247,63 @@ pub struct SearchArgs {
 pub struct QuantizeArgs {
     #[arg(value_name = "M.onnx")]
     pub model: PathBuf,
-    /// Target precision; fp16 today (int8 post-training quantization is not built yet).
-    #[arg(long, value_parser = ["fp16"])]
+    /// Target precision.
+    #[arg(long, value_parser = ["fp16", "int8"])]
     pub to: String,
-    /// Compute in f16 end to end, with f16 input and output tensors (default: f32 I/O
-    /// behind Casts).
+    /// Mixed precision: keep the first and the last weighted layer in f32.
+    #[arg(long)]
+    pub mixed: bool,
+    /// int8 calibration inputs: a .npy f32 array [N, ...] of model inputs, or a raw
+    /// little-endian f32 file with --calib-shape.
+    #[arg(long, value_name = "FILE", conflicts_with = "calib_synthetic")]
+    pub calib: Option<PathBuf>,
+    /// Shape of a raw --calib file, e.g. 100,3,32,32.
+    #[arg(long, value_name = "N,C,H,W", value_delimiter = ',', requires = "calib")]
+    pub calib_shape: Option<Vec<usize>>,
+    /// Calibrate on N standard-normal inputs (the default, with N = 100).
+    #[arg(long, value_name = "N")]
+    pub calib_synthetic: Option<usize>,
+    /// Seed of the synthetic calibration inputs.
+    #[arg(long, default_value_t = 0)]
+    pub calib_seed: u64,
+    /// Activation range method: minmax, percentile (99.99) or percentile:P.
+    #[arg(long, default_value = "minmax")]
+    pub method: String,
+    /// int8 layout: qdq (onnxruntime's integer form), qoperator (QLinearConv, tract's
+    /// integer kernels) or auto (the one measured fastest on --target).
+    #[arg(long, default_value = "auto")]
+    pub format: String,
+    /// int8: 7-bit weights, for onnxruntime on x86 CPUs without VNNI (its uint8 x int8
+    /// kernels saturate with full-range weights; tract's do not).
+    #[arg(long)]
+    pub reduce_range: bool,
+    /// Target the model is meant for (chooses --format auto).
+    #[arg(long, default_value = "host", value_name = "T")]
+    pub target: String,
+    /// Fail (exit 1, no model written) when the held-out top-1 agreement with the f32 model
+    /// is below P percent.
+    #[arg(long, value_name = "P")]
+    pub min_top1_agreement: Option<f64>,
+    /// fp16 only: compute in f16 end to end, with f16 input and output tensors (default:
+    /// f32 I/O behind Casts).
     #[arg(long)]
     pub f16_io: bool,
     #[arg(long, value_name = "Q.onnx")]
     pub out: PathBuf,
-    /// Write the conversion report as JSON.
+    /// Write the quantization and fidelity report as JSON.
     #[arg(long, value_name = "R.json")]
     pub report: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct TargetsArgs {
+    /// Report which toolchain parts each target needs are installed and which are missing
+    /// (a report: exits 0 either way).
+    #[arg(long)]
+    pub check: bool,
+    /// Only this target: a built-in name or the path of a target TOML file.
+    #[arg(long, value_name = "NAME|FILE")]
+    pub target: Option<String>,
+    #[arg(long)]
+    pub json: bool,
 }

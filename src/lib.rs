@@ -8,4 +8,5 @@
 pub mod cli;
 pub mod commands;
 pub mod pipeline;
+pub mod quantization;
 pub mod search;

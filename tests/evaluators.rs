@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use edgenas::pipeline::emit_genome;
+use edgenas::pipeline::{emit_genome, BatchNormInit};
 use edgenas::search::evaluate::{
     make_evaluator, spearman, AccuracyEvaluator, CommandEvaluator, EvalContext, Nb201Dataset, Nb201TableEvaluator,
     ProxyEvaluator, ProxyKind, NASWOT_SINGULAR_SCORE,
@@ -45,7 +45,7 @@ impl Candidate {
         let dir = tempfile::tempdir().unwrap();
         let workdir = dir.path().join("work dir");
         std::fs::create_dir(&workdir).unwrap();
-        let emitted = emit_genome(&genome, 0).unwrap();
+        let emitted = emit_genome(&genome, 0, BatchNormInit::Seeded).unwrap();
         let onnx_path = workdir.join("model.onnx");
         let arch_json_path = workdir.join("genome.json");
         std::fs::write(&onnx_path, &emitted.onnx).unwrap();

@@ -3,7 +3,7 @@
 //! output in tract (our runtime) and onnxruntime. A fresh sample each run; the seed is
 //! printed (replay with EDGENAS_TEST_SEED).
 
-use edgenas::pipeline::emit_genome;
+use edgenas::pipeline::{emit_genome, BatchNormInit};
 use edgenas_compiler::rng::SeededRng;
 use edgenas_compiler::space::SearchSpace;
 use edgenas_runtime::{write_npy_f32, CompiledModel, RunOptions, TensorF32};
@@ -31,7 +31,7 @@ fn sampled_genomes_pass_the_checker_and_match_onnxruntime() {
             let graph =
                 genome.build().unwrap_or_else(|e| panic!("seed {seed}: {} does not build: {e}", genome.to_json()));
             assert!(graph.len() > 3);
-            let model = emit_genome(&genome, seed).expect("emit");
+            let model = emit_genome(&genome, seed, BatchNormInit::Seeded).expect("emit");
             let compiled = CompiledModel::from_onnx_bytes(&model.onnx, space_name, &RunOptions::default())
                 .unwrap_or_else(|e| panic!("seed {seed}: tract cannot load {}: {e}", genome.to_json()));
             let shape = compiled.input_shape().to_vec();

@@ -103,7 +103,7 @@ fn gemm_becomes_matmul_with_transposed_weight() {
     let w = f32_values(w);
 
     // Without the boundary Casts the Add writes the graph output itself.
-    let (converted, _) = to_fp16(&model, &Fp16Options { keep_io_f32: false }).unwrap();
+    let (converted, _) = to_fp16(&model, &Fp16Options { keep_io_f32: false, ..Fp16Options::default() }).unwrap();
     let g = converted.graph.as_ref().unwrap();
     let matmul = g.node.iter().find(|n| n.name == gemm.name).unwrap();
     assert_eq!(matmul.op_type, "MatMul");
@@ -124,7 +124,7 @@ fn gemm_becomes_matmul_with_transposed_weight() {
 #[test]
 fn keep_io_f32_decides_the_interface_type() {
     for (what, model) in models() {
-        let (kept, _) = to_fp16(&model, &Fp16Options { keep_io_f32: true }).unwrap();
+        let (kept, _) = to_fp16(&model, &Fp16Options { keep_io_f32: true, ..Fp16Options::default() }).unwrap();
         let g = kept.graph.as_ref().unwrap();
         let input = &model.graph.as_ref().unwrap().input[0].name;
         assert_eq!(&g.input[0].name, input, "{what}");
@@ -140,7 +140,7 @@ fn keep_io_f32_decides_the_interface_type() {
         let producers = g.node.iter().filter(|n| n.output.contains(&g.output[0].name)).count();
         assert_eq!(producers, 1, "{what}: only the Cast writes the graph output");
 
-        let (bare, _) = to_fp16(&model, &Fp16Options { keep_io_f32: false }).unwrap();
+        let (bare, _) = to_fp16(&model, &Fp16Options { keep_io_f32: false, ..Fp16Options::default() }).unwrap();
         let g = bare.graph.as_ref().unwrap();
         assert_eq!(elem_type(&g.input[0]), DataType::FLOAT16 as i32, "{what}");
         assert_eq!(elem_type(&g.output[0]), DataType::FLOAT16 as i32, "{what}");
@@ -228,4 +228,31 @@ fn gemm_without_bias_or_transpose_is_a_plain_matmul() {
     assert_eq!(f16_values(&g.initializer[0]), expected);
     // 6 values: 24 bytes as f32, 12 as f16.
     assert_eq!((report.weight_bytes_before, report.weight_bytes_after), (24, 12));
+}
+
+#[test]
+fn mixed_precision_keeps_the_first_and_last_layer_f32() {
+    for (what, model) in models() {
+        let opts = Fp16Options { keep_first_last_f32: true, ..Fp16Options::default() };
+        let (mixed, report) = to_fp16(&model, &opts).unwrap();
+        let mixed = reencode(&mixed);
+        let g = mixed.graph.as_ref().unwrap();
+        let weighted: Vec<_> =
+            g.node.iter().filter(|n| matches!(n.op_type.as_str(), "Conv" | "Gemm" | "MatMul")).collect();
+        let (first, last) = (weighted[0], weighted[weighted.len() - 1]);
+        assert_eq!(report.f32_nodes, 2, "{what}");
+        assert_eq!(first.op_type, "Conv", "{what}");
+        assert_eq!(last.op_type, "Gemm", "{what}: the kept classifier is not split");
+        let type_of = |name: &str| g.initializer.iter().find(|t| t.name == name).map(|t| t.data_type);
+        for n in [first, last] {
+            assert_eq!(type_of(&n.input[1]), Some(DataType::FLOAT as i32), "{what}: {}", n.name);
+        }
+        for n in &weighted[1..weighted.len() - 1] {
+            assert_eq!(type_of(&n.input[1]), Some(DataType::FLOAT16 as i32), "{what}: {}", n.name);
+        }
+        assert_eq!(first.input[0], g.input[0].name, "{what}: the first layer reads the f32 input directly");
+        assert_eq!(last.output[0], g.output[0].name, "{what}: the last layer writes the f32 output directly");
+        let casts = g.node.iter().filter(|n| n.op_type == "Cast").count();
+        assert_eq!(casts, 2, "{what}: one Cast after the first layer, one before the last");
+    }
 }

@@ -6,7 +6,7 @@ use edgenas_targets::{LocalBackend, MeasureBackend};
 use serde::Serialize;
 
 use crate::cli::BenchArgs;
-use crate::pipeline::{emit_genome, genome_from_source, genome_or_default};
+use crate::pipeline::{emit_genome, genome_from_source, genome_or_default, BatchNormInit};
 
 #[derive(Serialize)]
 struct BenchReport {
@@ -32,7 +32,7 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
         }
         None => {
             let genome = genome_or_default(&args.source)?;
-            let emitted = emit_genome(&genome, 0)?;
+            let emitted = emit_genome(&genome, 0, BatchNormInit::Seeded)?;
             let label = format!("genome {} ({})", genome.content_hash(), genome.space_name());
             let model =
                 CompiledModel::from_onnx_bytes(&emitted.onnx, &label, &opts).context("loading the emitted model")?;

@@ -5,7 +5,7 @@ use edgenas_runtime::{CompiledModel, RunOptions};
 use serde::Serialize;
 
 use crate::cli::BenchPipelineArgs;
-use crate::pipeline::{emit_genome, genome_or_default};
+use crate::pipeline::{emit_genome, genome_or_default, BatchNormInit};
 
 /// Median milliseconds per stage over the repetitions.
 #[derive(Serialize)]
@@ -26,7 +26,7 @@ pub fn bench_pipeline(args: &BenchPipelineArgs) -> Result<()> {
     let mut stages: [Vec<f64>; 6] = Default::default();
     for _ in 0..repeat {
         let t0 = Instant::now();
-        let emitted = emit_genome(&genome, 0)?;
+        let emitted = emit_genome(&genome, 0, BatchNormInit::Seeded)?;
         let model = CompiledModel::from_onnx_bytes(&emitted.onnx, "candidate", &RunOptions::default())?;
         let total = t0.elapsed();
         let times = [

@@ -10,6 +10,7 @@ mod quantize;
 mod run_model;
 mod search;
 mod space;
+mod targets;
 
 use anyhow::Result;
 pub use proxy_corr::ProxyCorrArgs;
@@ -30,5 +31,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Search(args) => search::search(&args),
         Command::ProxyCorr(args) => proxy_corr::proxy_corr(&args),
         Command::Quantize(args) => quantize::quantize(&args),
+        Command::Targets(args) => targets::targets(&args),
     }
 }

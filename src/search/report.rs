@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::config::SearchConfig;
 use super::journal::{CandidateRecord, CandidateStatus};
 use super::pareto::pareto_front;
-use crate::pipeline::{emit_genome, write_atomic};
+use crate::pipeline::{emit_genome, write_atomic, BatchNormInit};
 
 /// Feasible evaluated candidates on the Pareto front of their objective vectors, sorted by
 /// latency.
@@ -50,7 +50,7 @@ pub fn write_reports(out_dir: &Path, cfg: &SearchConfig, records: &[CandidateRec
     let mut entries = Vec::with_capacity(front.len());
     for r in &front {
         let file = format!("front/{}.onnx", r.hash);
-        let model = emit_genome(&r.genome, cfg.weight_seed)?;
+        let model = emit_genome(&r.genome, cfg.weight_seed, BatchNormInit::Seeded)?;
         write_atomic(&out_dir.join(&file), &model.onnx)?;
         entries.push(FrontEntry {
             hash: &r.hash,

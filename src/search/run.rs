@@ -19,7 +19,7 @@ use super::journal::{CandidateRecord, CandidateStatus, Journal, StageTimes};
 use super::latency::LatencySource;
 use super::report;
 use super::strategy::{make_strategy, StrategySettings};
-use crate::pipeline::{emit_genome, write_atomic};
+use crate::pipeline::{emit_genome, write_atomic, BatchNormInit};
 
 /// File names inside a run directory.
 pub const CONFIG_FILE: &str = "config.toml";
@@ -211,7 +211,7 @@ impl Loop<'_> {
             record.error = Some(violation);
             return Ok(());
         }
-        let emitted = emit_genome(&record.genome, self.cfg.weight_seed)?;
+        let emitted = emit_genome(&record.genome, self.cfg.weight_seed, BatchNormInit::Seeded)?;
         let sha = hex_sha256(&emitted.onnx);
         record.model_sha256 = Some(sha.clone());
         record.times.build_emit_ms = ms_since(t0);

@@ -18,12 +18,13 @@ pub trait MeasureBackend {
 
 /// Wall-clock latency on this host, in ms.
 pub struct LocalBackend {
-    target: Target,
+    /// Boxed: a descriptor is a few hundred bytes, a backend is moved around by value.
+    target: Box<Target>,
 }
 
 impl Default for LocalBackend {
     fn default() -> Self {
-        LocalBackend { target: Target::host() }
+        LocalBackend { target: Box::new(Target::host()) }
     }
 }
 

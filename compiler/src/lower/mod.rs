@@ -7,7 +7,7 @@ mod rewrites;
 mod weights;
 
 pub use rewrites::{EliminateIdentity, FoldBatchNorm, FoldZeroAdd, PropagateZero, RemoveDeadNodes, ZeroToConstant};
-pub use weights::initialize_weights;
+pub use weights::{initialize_weights, set_batchnorm_statistics, BatchNormStatistics};
 
 use crate::ir::{Graph, IrError, Rewrite};
 

@@ -51,3 +51,43 @@ fn he_and_bias(seed: u64, name: &str, shapes: Vec<Vec<usize>>, fan_in: usize) ->
         })
         .collect()
 }
+
+/// Per-BatchNorm running statistics by node name: `(mean, variance)`, each `[channels]`.
+pub type BatchNormStatistics = std::collections::HashMap<String, (Vec<f32>, Vec<f32>)>;
+
+/// Replaces the running mean and variance of every BatchNorm with `stats[node name]`,
+/// keeping its scale and shift: what a trained network in eval mode carries, so that
+/// activations stay normalized through the depth of a seeded network.
+///
+/// Errors: a BatchNorm without weights or missing from `stats`, or statistics of the wrong
+/// length → [`IrError::Params`] / [`IrError::Attribute`] naming the node; a negative or
+/// non-finite value → [`IrError::Attribute`].
+pub fn set_batchnorm_statistics(graph: &mut Graph, stats: &BatchNormStatistics) -> Result<(), IrError> {
+    let ids: Vec<_> = graph.node_ids().collect();
+    for id in ids {
+        let node = graph.node(id);
+        let Op::BatchNorm(bn) = &node.op else { continue };
+        let attribute = |reason: String| IrError::Attribute { node: node.name.clone(), reason };
+        if node.params.len() != 4 {
+            return Err(IrError::Params { node: node.name.clone(), expected: 4, got: node.params.len() });
+        }
+        let (mean, var) = stats.get(&node.name).ok_or_else(|| attribute("no batch statistics".into()))?;
+        if mean.len() != bn.channels || var.len() != bn.channels {
+            return Err(attribute(format!(
+                "statistics of {} / {} values for {} channels",
+                mean.len(),
+                var.len(),
+                bn.channels
+            )));
+        }
+        if mean.iter().any(|m| !m.is_finite()) || var.iter().any(|v| !v.is_finite() || *v < 0.0) {
+            return Err(attribute("non-finite mean or negative variance".into()));
+        }
+        let mut params = node.params.clone();
+        params[2] = ParamTensor::new(vec![bn.channels], mean.clone());
+        params[3] = ParamTensor::new(vec![bn.channels], var.clone());
+        let op = node.op.clone();
+        GraphPatch::new().replace_op(id, op, params).apply(graph);
+    }
+    Ok(())
+}

@@ -7,12 +7,14 @@
 mod emit;
 mod error;
 mod import;
-mod proto;
+mod outputs;
+pub(crate) mod proto;
 
 pub use emit::{emit, EmitOptions};
 pub use error::OnnxError;
 pub(crate) use import::read_f32;
 pub use import::{import, ImportedModel};
+pub use outputs::expose_tensors;
 
 use onnx_protobuf::{Message, ModelProto};
 

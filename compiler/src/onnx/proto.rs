@@ -69,3 +69,13 @@ pub fn attr_float(name: &str, value: f32) -> AttributeProto {
     a.f = value;
     a
 }
+
+/// A tensor of any element type from its little-endian bytes.
+pub fn raw_tensor(name: &str, dims: &[usize], data_type: DataType, raw_data: Vec<u8>) -> TensorProto {
+    let mut t = TensorProto::new();
+    t.name = name.to_string();
+    t.dims = dims.iter().map(|&d| d as i64).collect();
+    t.data_type = data_type as i32;
+    t.raw_data = raw_data;
+    t
+}

@@ -3,12 +3,11 @@
 use std::collections::HashSet;
 
 use half::f16;
-use onnx_protobuf::{
-    attribute_proto::AttributeType, tensor_proto::DataType, type_proto, AttributeProto, ModelProto, NodeProto,
-    TensorProto, ValueInfoProto,
-};
-use protobuf::Enum;
+use onnx_protobuf::{tensor_proto::DataType, ModelProto, NodeProto, TensorProto};
 
+use super::graph::{
+    cast, elem_type, malformed, name_unnamed_nodes, payload_bytes, rename, to_f16_type, GemmAttrs, TensorNames,
+};
 use super::QuantizeError;
 
 /// Largest finite f16 value; larger magnitudes are clamped to it.
@@ -36,21 +35,27 @@ pub struct Fp16Options {
     /// Keep FLOAT graph inputs and outputs, with `Cast` nodes at the boundary (default);
     /// otherwise the interface itself becomes FLOAT16.
     pub keep_io_f32: bool,
+    /// Mixed precision: the first and the last weighted node (`Conv`, `Gemm`, `MatMul` in
+    /// graph order) keep f32 weights and compute, with `Cast`s around them. These layers see
+    /// the raw input and produce the logits, where f16 rounding hurts most.
+    pub keep_first_last_f32: bool,
 }
 
 impl Default for Fp16Options {
     fn default() -> Self {
-        Fp16Options { keep_io_f32: true }
+        Fp16Options { keep_io_f32: true, keep_first_last_f32: false }
     }
 }
 
 /// What [`to_fp16`] changed. Byte counts are initializer payloads (`numel * element size`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
 pub struct Fp16Report {
     /// FLOAT initializers rewritten as FLOAT16.
     pub converted_tensors: usize,
     /// Weight values outside the finite f16 range, clamped to ±65504.
     pub clamped_values: usize,
+    /// Nodes kept in f32 ([`Fp16Options::keep_first_last_f32`]).
+    pub f32_nodes: usize,
     pub weight_bytes_before: usize,
     pub weight_bytes_after: usize,
 }
@@ -63,7 +68,8 @@ pub struct Fp16Report {
 /// f16 `Gemm` with bias does not translate. FLOAT graph inputs/outputs and `value_info`
 /// become FLOAT16, unless [`Fp16Options::keep_io_f32`]: then the interface stays FLOAT and
 /// `Cast` nodes convert at the boundary (the f16 tensors are renamed, the graph's
-/// input/output names are kept).
+/// input/output names are kept). With [`Fp16Options::keep_first_last_f32`] the first and
+/// last weighted nodes stay f32 (weights, compute and, with f32 I/O, the boundary they touch).
 ///
 /// Errors: NaN/Inf in an initializer → [`QuantizeError::NonFinite`]; an op outside the
 /// vocabulary → [`QuantizeError::UnsupportedOp`]; a `Gemm` with `transA`, `alpha` or `beta`
@@ -78,20 +84,37 @@ pub fn to_fp16(model: &ModelProto, opts: &Fp16Options) -> Result<(ModelProto, Fp
             return Err(QuantizeError::UnsupportedOp { op: n.op_type.clone(), node: n.name.clone() });
         }
     }
+    let mut names = TensorNames::of(graph);
+    name_unnamed_nodes(graph, &mut names);
+    let kept: HashSet<String> = if opts.keep_first_last_f32 { first_last_weighted(graph) } else { HashSet::new() };
+    let kept_weights: HashSet<String> =
+        graph.node.iter().filter(|n| kept.contains(&n.name)).flat_map(|n| n.input.iter().cloned()).collect();
+    for n in graph.node.iter().filter(|n| !kept.contains(&n.name)) {
+        if let Some(shared) = n.input.iter().find(|i| kept_weights.contains(*i) && is_initializer(graph, i)) {
+            return Err(QuantizeError::Unsupported(format!(
+                "initializer `{shared}` is shared between an f32 node and node `{}`",
+                n.name
+            )));
+        }
+    }
     let mut report = Fp16Report {
         weight_bytes_before: graph.initializer.iter().map(payload_bytes).sum::<Result<usize, _>>()?,
         ..Fp16Report::default()
     };
 
-    let mut names = TensorNames::of(graph);
     let mut weights: Vec<(TensorProto, Option<Vec<f32>>)> = Vec::new();
     for t in graph.initializer.drain(..) {
-        let values = if t.data_type == DataType::FLOAT as i32 {
+        let values = if t.data_type == DataType::FLOAT as i32 && !kept_weights.contains(&t.name) {
             let v = crate::onnx::read_f32(&t)?.data;
             if v.iter().any(|x| !x.is_finite()) {
                 return Err(QuantizeError::NonFinite { tensor: t.name.clone() });
             }
             Some(v)
+        } else if t.data_type == DataType::FLOAT as i32 {
+            if crate::onnx::read_f32(&t)?.data.iter().any(|x| !x.is_finite()) {
+                return Err(QuantizeError::NonFinite { tensor: t.name.clone() });
+            }
+            None
         } else {
             None
         };
@@ -101,7 +124,7 @@ pub fn to_fp16(model: &ModelProto, opts: &Fp16Options) -> Result<(ModelProto, Fp
     let mut nodes = Vec::with_capacity(graph.node.len());
     let mut transposed_away = Vec::new();
     for n in graph.node.drain(..) {
-        if n.op_type != "Gemm" {
+        if n.op_type != "Gemm" || kept.contains(&n.name) {
             nodes.push(n);
             continue;
         }
@@ -189,14 +212,54 @@ pub fn to_fp16(model: &ModelProto, opts: &Fp16Options) -> Result<(ModelProto, Fp
         to_f16_type(vi);
     }
     let constants: HashSet<String> = graph.initializer.iter().map(|t| t.name.clone()).collect();
+    let graph_inputs: HashSet<String> = graph.input.iter().map(|vi| vi.name.clone()).collect();
+    let graph_outputs: HashSet<String> = graph.output.iter().map(|vi| vi.name.clone()).collect();
+    let f32_boundary = |name: &str, set: &HashSet<String>| opts.keep_io_f32 && set.contains(name);
+    if !kept.is_empty() {
+        let mut nodes = Vec::with_capacity(graph.node.len() + 2 * kept.len());
+        for mut n in graph.node.drain(..) {
+            if !kept.contains(&n.name) {
+                nodes.push(n);
+                continue;
+            }
+            for input in n.input.iter_mut() {
+                if input.is_empty() || constants.contains(input) || f32_boundary(input, &graph_inputs) {
+                    continue;
+                }
+                let widened = names.fresh(&format!("{input}.f32"));
+                nodes.push(cast(&names.fresh(&format!("{input}.to_f32")), input, &widened, DataType::FLOAT));
+                *input = widened;
+            }
+            let mut narrowing = Vec::new();
+            for output in n.output.iter_mut() {
+                if f32_boundary(output, &graph_outputs) {
+                    continue;
+                }
+                let wide = names.fresh(&format!("{output}.f32"));
+                narrowing.push(cast(&names.fresh(&format!("{output}.to_f16")), &wide, output, DataType::FLOAT16));
+                *output = wide;
+            }
+            nodes.push(n);
+            nodes.append(&mut narrowing);
+        }
+        graph.node = nodes;
+        report.f32_nodes = kept.len();
+    }
+    let kept_outputs: HashSet<String> =
+        graph.node.iter().filter(|n| kept.contains(&n.name)).flat_map(|n| n.output.iter().cloned()).collect();
     let (mut head, mut tail) = (Vec::new(), Vec::new());
     for vi in &mut graph.input {
         if constants.contains(&vi.name) || !opts.keep_io_f32 {
             to_f16_type(vi);
         } else if elem_type(vi) == Some(DataType::FLOAT as i32) {
             let renamed = names.fresh(&format!("{}.f16", vi.name));
-            for n in &mut graph.node {
+            let mut used = false;
+            for n in graph.node.iter_mut().filter(|n| !kept.contains(&n.name)) {
+                used |= n.input.contains(&vi.name);
                 rename(&mut n.input, &vi.name, &renamed);
+            }
+            if !used {
+                continue;
             }
             head.push(cast(&names.fresh(&format!("{}.to_f16", vi.name)), &vi.name, &renamed, DataType::FLOAT16));
         }
@@ -205,6 +268,16 @@ pub fn to_fp16(model: &ModelProto, opts: &Fp16Options) -> Result<(ModelProto, Fp
     for vi in &mut graph.output {
         if !opts.keep_io_f32 {
             to_f16_type(vi);
+        } else if kept_outputs.contains(&vi.name) {
+            let renamed = names.fresh(&format!("{}.f16", vi.name));
+            let mut used = false;
+            for n in graph.node.iter_mut().filter(|n| !kept.contains(&n.name)) {
+                used |= n.input.contains(&vi.name);
+                rename(&mut n.input, &vi.name, &renamed);
+            }
+            if used {
+                tail.push(cast(&names.fresh(&format!("{}.to_f16", vi.name)), &vi.name, &renamed, DataType::FLOAT16));
+            }
         } else if elem_type(vi) == Some(DataType::FLOAT as i32) {
             if input_names.contains(&vi.name) || constants.contains(&vi.name) {
                 return Err(QuantizeError::Unsupported(format!(
@@ -228,111 +301,17 @@ pub fn to_fp16(model: &ModelProto, opts: &Fp16Options) -> Result<(ModelProto, Fp
     Ok((out, report))
 }
 
-/// `Gemm` attributes, each read from its own field after checking the attribute's type.
-struct GemmAttrs {
-    alpha: f32,
-    beta: f32,
-    trans_a: i64,
-    trans_b: i64,
+/// Names of the first and the last node with a constant weight (`Conv`, `Gemm`, `MatMul`).
+fn first_last_weighted(graph: &onnx_protobuf::GraphProto) -> HashSet<String> {
+    let weighted: Vec<&NodeProto> = graph
+        .node
+        .iter()
+        .filter(|n| matches!(n.op_type.as_str(), "Conv" | "Gemm" | "MatMul"))
+        .filter(|n| n.input.get(1).is_some_and(|w| is_initializer(graph, w)))
+        .collect();
+    weighted.first().into_iter().chain(weighted.last()).map(|n| n.name.clone()).collect()
 }
 
-impl GemmAttrs {
-    fn read(n: &NodeProto) -> Result<Self, QuantizeError> {
-        let mut g = GemmAttrs { alpha: 1.0, beta: 1.0, trans_a: 0, trans_b: 0 };
-        for a in &n.attribute {
-            let ty = a.type_.enum_value();
-            let at = || format!("{}.{}", n.name, a.name);
-            match (a.name.as_str(), ty) {
-                ("alpha", Ok(AttributeType::FLOAT)) => g.alpha = a.f,
-                ("beta", Ok(AttributeType::FLOAT)) => g.beta = a.f,
-                ("transA", Ok(AttributeType::INT)) => g.trans_a = a.i,
-                ("transB", Ok(AttributeType::INT)) => g.trans_b = a.i,
-                ("alpha" | "beta" | "transA" | "transB", _) => return Err(malformed(&at(), "wrong attribute type")),
-                _ => return Err(malformed(&at(), "unknown Gemm attribute")),
-            }
-        }
-        Ok(g)
-    }
-}
-
-/// Every tensor name in the graph, to make inserted names unique.
-struct TensorNames(HashSet<String>);
-
-impl TensorNames {
-    fn of(graph: &onnx_protobuf::GraphProto) -> Self {
-        let mut set = HashSet::new();
-        for n in &graph.node {
-            set.extend(n.input.iter().chain(&n.output).chain(std::iter::once(&n.name)).cloned());
-        }
-        set.extend(graph.initializer.iter().map(|t| t.name.clone()));
-        set.extend(graph.input.iter().chain(&graph.output).chain(&graph.value_info).map(|v| v.name.clone()));
-        TensorNames(set)
-    }
-
-    fn fresh(&mut self, base: &str) -> String {
-        let mut name = base.to_string();
-        let mut i = 1;
-        while self.0.contains(&name) {
-            name = format!("{base}_{i}");
-            i += 1;
-        }
-        self.0.insert(name.clone());
-        name
-    }
-}
-
-fn cast(name: &str, input: &str, output: &str, to: DataType) -> NodeProto {
-    let mut attr = AttributeProto::new();
-    attr.name = "to".into();
-    attr.type_ = AttributeType::INT.into();
-    attr.i = to as i64;
-    let mut n = NodeProto::new();
-    n.op_type = "Cast".into();
-    n.name = name.to_string();
-    n.input = vec![input.to_string()];
-    n.output = vec![output.to_string()];
-    n.attribute = vec![attr];
-    n
-}
-
-fn rename(names: &mut [String], from: &str, to: &str) {
-    for s in names.iter_mut().filter(|s| *s == from) {
-        *s = to.to_string();
-    }
-}
-
-fn elem_type(vi: &ValueInfoProto) -> Option<i32> {
-    match vi.type_.as_ref()?.value.as_ref()? {
-        type_proto::Value::TensorType(t) => Some(t.elem_type),
-        _ => None,
-    }
-}
-
-fn to_f16_type(vi: &mut ValueInfoProto) {
-    if let Some(type_proto::Value::TensorType(t)) = vi.type_.as_mut().and_then(|ty| ty.value.as_mut()) {
-        if t.elem_type == DataType::FLOAT as i32 {
-            t.elem_type = DataType::FLOAT16 as i32;
-        }
-    }
-}
-
-fn numel(t: &TensorProto) -> Result<usize, QuantizeError> {
-    t.dims.iter().try_fold(1usize, |acc, &d| {
-        usize::try_from(d).ok().and_then(|d| acc.checked_mul(d)).ok_or_else(|| malformed(&t.name, "bad dims"))
-    })
-}
-
-fn payload_bytes(t: &TensorProto) -> Result<usize, QuantizeError> {
-    let size = match DataType::from_i32(t.data_type) {
-        Some(DataType::FLOAT | DataType::INT32 | DataType::UINT32) => 4,
-        Some(DataType::FLOAT16 | DataType::BFLOAT16 | DataType::INT16 | DataType::UINT16) => 2,
-        Some(DataType::DOUBLE | DataType::INT64 | DataType::UINT64) => 8,
-        Some(DataType::INT8 | DataType::UINT8 | DataType::BOOL) => 1,
-        _ => return Err(QuantizeError::Unsupported(format!("initializer `{}` of data type {}", t.name, t.data_type))),
-    };
-    Ok(numel(t)? * size)
-}
-
-fn malformed(at: &str, reason: &str) -> QuantizeError {
-    QuantizeError::Malformed { at: at.to_string(), reason: reason.to_string() }
+fn is_initializer(graph: &onnx_protobuf::GraphProto, name: &str) -> bool {
+    graph.initializer.iter().any(|t| t.name == name)
 }

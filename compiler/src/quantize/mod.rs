@@ -1,11 +1,20 @@
-//! Precision rewrites of emitted ONNX models (ONNX → ONNX, after [`crate::onnx::emit`]).
+//! Precision rewrites of ONNX models (ONNX → ONNX): fp16, and int8 post-training
+//! quantization with activation ranges from calibration.
 //!
 //! Invariant: a rewrite either returns a complete model or an error, never a partly
-//! converted one. Input models must use the op vocabulary [`crate::onnx::emit`] writes.
+//! converted one. Input models use the op vocabulary [`crate::onnx::emit`] writes, plus the
+//! few ops common exporters add (see each rewrite's supported set).
 
+mod calibrate;
 mod fp16;
+mod graph;
+mod int8;
 
+pub use calibrate::{ActivationRange, ActivationRanges, CalibrationMethod, RangeCollector, DEFAULT_PERCENTILE};
 pub use fp16::{to_fp16, Fp16Options, Fp16Report};
+pub use int8::{
+    to_int8, ActivationQuant, Int8Format, Int8Options, Int8Plan, Int8Report, LayerKind, QuantizedLayer, QuantizedTensor,
+};
 
 use thiserror::Error;
 
@@ -16,6 +25,10 @@ pub enum QuantizeError {
     NonFinite { tensor: String },
     #[error("unsupported ONNX op `{op}` at node `{node}`")]
     UnsupportedOp { op: String, node: String },
+    #[error("activation `{tensor}` took NaN or infinite values during calibration")]
+    NonFiniteActivation { tensor: String },
+    #[error("no calibration range for activation `{tensor}`")]
+    MissingRange { tensor: String },
     #[error("unsupported model: {0}")]
     Unsupported(String),
     #[error("malformed ONNX model at `{at}`: {reason}")]

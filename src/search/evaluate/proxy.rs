@@ -5,10 +5,9 @@
 use std::fmt;
 use std::str::FromStr;
 
-use anyhow::{bail, ensure, Context, Result};
+use anyhow::{ensure, Context, Result};
 use edgenas_compiler::cost::CostReport;
-use edgenas_compiler::ir::ops::Input;
-use edgenas_compiler::ir::{Graph, GraphPatch, NodeId, Op};
+use edgenas_compiler::ir::{Graph, NodeId, Op};
 use edgenas_compiler::rng::SeededRng;
 use edgenas_compiler::{lower, onnx};
 use edgenas_runtime::{CompiledModel, RunOptions, TensorF32};
@@ -120,7 +119,7 @@ impl AccuracyEvaluator for ProxyEvaluator {
 /// not contribute, unlike in the hook-based reference implementation.
 pub fn naswot_score(graph: &Graph, batch: usize, seed: u64) -> Result<f64> {
     ensure!(batch >= 2, "NASWOT needs a mini-batch of at least 2 inputs, got {batch}");
-    let graph = rebatch(graph, batch)?;
+    let graph = crate::pipeline::rebatch(graph, batch)?;
     let deployed = lower::lower(&graph, seed).context("lowering the rebatched graph")?;
     let activations: Vec<NodeId> = deployed
         .execution_order()?
@@ -153,21 +152,6 @@ pub fn naswot_score(graph: &Graph, batch: usize, seed: u64) -> Result<f64> {
 /// A copy of `graph` whose single input has batch size (leading dimension) `batch`, types
 /// re-inferred. Errors when the graph does not have exactly one input, or when an op cannot
 /// take the new batch.
-fn rebatch(graph: &Graph, batch: usize) -> Result<Graph> {
-    let inputs = graph.inputs();
-    let [input] = inputs.as_slice() else { bail!("expected a graph with one input, it has {}", inputs.len()) };
-    let Op::Input(Input { ty }) = &graph.node(*input).op else { bail!("graph input is not an Input op") };
-    let mut ty = ty.clone();
-    match ty.shape.first_mut() {
-        Some(n) => *n = batch,
-        None => bail!("graph input `{}` is a scalar: no batch dimension", graph.node(*input).name),
-    }
-    let mut g = graph.clone();
-    GraphPatch::new().replace_op(*input, Op::Input(Input { ty }), Vec::new()).apply(&mut g);
-    g.infer_types().with_context(|| format!("re-inferring types at batch size {batch}"))?;
-    Ok(g)
-}
-
 /// One bit per activation unit per input, packed in 64-bit words (unused bits zero).
 struct ActivationCodes {
     batch: usize,

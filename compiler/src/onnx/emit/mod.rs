@@ -21,6 +21,12 @@ pub struct EmitOptions {
     pub name: String,
     /// `metadata_props` entries (e.g. the genome JSON and the weight seed).
     pub metadata: Vec<(String, String)>,
+    /// Emit every BatchNorm in training mode: normalized by the mean and variance of the
+    /// batch it sees (over axes 0, 2, 3), its running statistics ignored. Each BatchNorm's
+    /// batch mean and biased variance are appended as graph outputs `<node>.batch_mean` and
+    /// `<node>.batch_var` (shape `[1, C, 1, 1]`), after all other outputs, in execution order.
+    /// For calibrating the statistics of seeded weights; never for deployment.
+    pub batchnorm_batch_statistics: bool,
 }
 
 /// Emission of one op: appends nodes and initializers computing `node`'s output from the
@@ -34,6 +40,8 @@ struct EmitCtx {
     nodes: Vec<NodeProto>,
     initializers: Vec<TensorProto>,
     has_relu6_bounds: bool,
+    batch_statistics: bool,
+    statistics_outputs: Vec<(String, Vec<usize>)>,
 }
 
 impl EmitCtx {
@@ -82,7 +90,7 @@ fn emit_model(graph: &Graph, options: &EmitOptions, extra_outputs: &[NodeId]) ->
         Some(i) => format!("output_{i}"),
         None => g.node(id).name.clone(),
     };
-    let mut ctx = EmitCtx::default();
+    let mut ctx = EmitCtx { batch_statistics: options.batchnorm_batch_statistics, ..EmitCtx::default() };
     let mut graph_inputs = Vec::new();
     for &id in &order {
         let n = g.node(id);
@@ -130,6 +138,7 @@ fn emit_model(graph: &Graph, options: &EmitOptions, extra_outputs: &[NodeId]) ->
     gp.output = exposed
         .iter()
         .map(|&o| f32_value_info(&tensor_name(o), &g.output_type(o).map(|t| t.shape.clone()).unwrap_or_default()))
+        .chain(ctx.statistics_outputs.iter().map(|(name, shape)| f32_value_info(name, shape)))
         .collect();
     let mut model = ModelProto::new();
     model.ir_version = IR_VERSION;

@@ -1,0 +1,809 @@
+//! int8 post-training quantization: per-channel symmetric int8 weights, per-tensor
+//! asymmetric uint8 activations, int32 biases, emitted as QDQ or as QOperator ops.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::str::FromStr;
+
+use onnx_protobuf::{tensor_proto::DataType, GraphProto, ModelProto, NodeProto, TensorProto};
+
+use super::calibrate::{ActivationRange, ActivationRanges};
+use super::graph::{malformed, name_unnamed_nodes, payload_bytes, GemmAttrs, TensorNames};
+use super::QuantizeError;
+use crate::onnx::proto::{attr_int, node, raw_tensor};
+
+/// Ops an int8 rewrite accepts. Conv, Gemm and MatMul with constant weights are quantized;
+/// the others run in f32 between Dequantize and Quantize nodes.
+const SUPPORTED_OPS: [&str; 15] = [
+    "Conv",
+    "Gemm",
+    "MatMul",
+    "Relu",
+    "Clip",
+    "Add",
+    "AveragePool",
+    "MaxPool",
+    "GlobalAveragePool",
+    "Flatten",
+    "Reshape",
+    "BatchNormalization",
+    "Identity",
+    "Constant",
+    "Transpose",
+];
+
+/// Oldest opset with per-axis QuantizeLinear / DequantizeLinear.
+const MIN_OPSET: i64 = 13;
+
+/// How quantized layers are spelled in ONNX.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Int8Format {
+    /// The f32 ops with QuantizeLinear → DequantizeLinear pairs on activations and
+    /// DequantizeLinear on int8 weights: onnxruntime fuses these into integer kernels;
+    /// tract runs them as f32 with fake quantization.
+    Qdq,
+    /// Integer ops: `QLinearConv` for convolutions, `MatMulInteger` (int32 accumulation,
+    /// rescaled and biased in f32) for `Gemm` / `MatMul`. tract runs `QLinearConv` in int8 kernels.
+    QOperator,
+}
+
+impl FromStr for Int8Format {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "qdq" => Ok(Int8Format::Qdq),
+            "qoperator" => Ok(Int8Format::QOperator),
+            _ => Err(format!("unknown int8 format `{s}` (expected qdq or qoperator)")),
+        }
+    }
+}
+
+impl fmt::Display for Int8Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Int8Format::Qdq => "qdq",
+            Int8Format::QOperator => "qoperator",
+        })
+    }
+}
+
+/// What [`to_int8`] quantizes and how it spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Int8Options {
+    pub format: Int8Format,
+    /// Mixed precision: the first and the last weighted layer stay f32.
+    pub keep_first_last_f32: bool,
+    /// 7-bit weights (±63): onnxruntime's uint8 × int8 kernels on x86 CPUs without VNNI sum
+    /// pairs of products in int16 and saturate with full-range weights; with 7 bits they
+    /// cannot. Costs 1 bit of weight precision.
+    pub reduce_range: bool,
+}
+
+/// The kind of a quantized layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LayerKind {
+    Conv,
+    Gemm { trans_b: bool },
+    MatMul,
+}
+
+/// One weighted node that is quantized, with the activations it reads and writes.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct QuantizedLayer {
+    /// The node's name (unnamed nodes get `<op>_<index>`).
+    pub node: String,
+    pub kind: LayerKind,
+    /// Activation input (quantized per tensor).
+    pub input: String,
+    pub weight: String,
+    pub bias: Option<String>,
+    /// The tensor the layer's output is quantized at: the output of a following `Relu` /
+    /// `Clip(0, hi)` when that is the node's only consumer (the activation is then absorbed
+    /// by the quantization range), else the node's own output.
+    pub output: String,
+    /// The absorbed activation node, if any.
+    pub fused_activation: Option<String>,
+}
+
+/// The layers a model's int8 rewrite quantizes, read from the model before calibration.
+#[derive(Debug, Clone)]
+pub struct Int8Plan {
+    layers: Vec<QuantizedLayer>,
+    kept_f32: Vec<String>,
+}
+
+impl Int8Plan {
+    /// Finds the quantizable layers: `Conv` with a constant 4-D weight (and optional
+    /// constant bias), `Gemm` (alpha = beta = 1, transA = 0) and `MatMul` with a constant 2-D
+    /// `B`. Other weighted nodes stay f32.
+    ///
+    /// Errors: no graph, opset < 13, an op outside the supported set
+    /// ([`QuantizeError::UnsupportedOp`]), a NaN/Inf initializer ([`QuantizeError::NonFinite`]).
+    pub fn new(model: &ModelProto, opts: &Int8Options) -> Result<Self, QuantizeError> {
+        let mut graph = model.graph.as_ref().ok_or_else(|| malformed("model", "no graph"))?.clone();
+        check_model(model, &graph)?;
+        let mut names = TensorNames::of(&graph);
+        name_unnamed_nodes(&mut graph, &mut names);
+        plan_layers(&graph, opts)
+    }
+
+    pub fn layers(&self) -> &[QuantizedLayer] {
+        &self.layers
+    }
+
+    /// Weighted nodes left in f32 by [`Int8Options::keep_first_last_f32`].
+    pub fn kept_f32(&self) -> &[String] {
+        &self.kept_f32
+    }
+
+    /// The activation tensors calibration must give ranges for: every layer's input and
+    /// output, each once, in graph order.
+    pub fn calibration_tensors(&self) -> Vec<String> {
+        let mut seen = HashSet::new();
+        self.layers
+            .iter()
+            .flat_map(|l| [l.input.clone(), l.output.clone()])
+            .filter(|t| seen.insert(t.clone()))
+            .collect()
+    }
+}
+
+/// Quantization parameters of one activation tensor: `x ≈ (q - zero_point) * scale`, `q` in uint8.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct ActivationQuant {
+    pub scale: f32,
+    pub zero_point: u8,
+}
+
+impl ActivationQuant {
+    /// Asymmetric uint8 parameters covering `range` widened to include 0 (so that 0, zero
+    /// padding and ReLU's floor are exact). A range that is a single point gets scale 1.
+    pub fn from_range(range: ActivationRange) -> Self {
+        let (lo, hi) = (range.min.min(0.0), range.max.max(0.0));
+        let scale = (hi - lo) / 255.0;
+        if scale.is_nan() || scale <= f32::MIN_POSITIVE || !scale.is_finite() {
+            return ActivationQuant { scale: 1.0, zero_point: 0 };
+        }
+        let zero_point = (-lo / scale).round().clamp(0.0, 255.0) as u8;
+        ActivationQuant { scale, zero_point }
+    }
+}
+
+/// One quantized activation tensor in the report.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct QuantizedTensor {
+    pub name: String,
+    pub min: f32,
+    pub max: f32,
+    pub scale: f32,
+    pub zero_point: u8,
+}
+
+/// What [`to_int8`] did. Byte counts are initializer payloads (`numel * element size`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Int8Report {
+    pub format: Int8Format,
+    pub layers: Vec<QuantizedLayer>,
+    /// Weighted nodes left in f32 (mixed precision).
+    pub kept_f32: Vec<String>,
+    pub activations: Vec<QuantizedTensor>,
+    /// Bias values beyond the int32 range at their scale, clamped.
+    pub clamped_bias_values: usize,
+    pub weight_bytes_before: usize,
+    pub weight_bytes_after: usize,
+}
+
+/// Quantizes the layers of [`Int8Plan::new`] with activation ranges from calibration.
+///
+/// Weights: int8, symmetric per output channel (scale = max |w| / 127, or / 63 with
+/// [`Int8Options::reduce_range`]; zero point 0).
+/// Activations: uint8 per tensor ([`ActivationQuant::from_range`]). Biases: int32 at scale
+/// `input scale * weight scale` of their channel. Float graph inputs and outputs keep their
+/// names and types; every float tensor the rewrite keeps keeps its name too, so the f32 and
+/// the int8 model can be compared tensor by tensor.
+///
+/// Errors: as [`Int8Plan::new`], plus a missing range for a tensor of
+/// [`Int8Plan::calibration_tensors`] ([`QuantizeError::MissingRange`]). On error no model is
+/// returned.
+pub fn to_int8(
+    model: &ModelProto,
+    ranges: &ActivationRanges,
+    opts: &Int8Options,
+) -> Result<(ModelProto, Int8Report), QuantizeError> {
+    let mut out = model.clone();
+    let graph = out.graph.as_mut().ok_or_else(|| malformed("model", "no graph"))?;
+    check_model(model, graph)?;
+    let mut names = TensorNames::of(graph);
+    name_unnamed_nodes(graph, &mut names);
+    let plan = plan_layers(graph, opts)?;
+    let weight_bytes_before = graph.initializer.iter().map(payload_bytes).sum::<Result<usize, _>>()?;
+
+    let mut quant = HashMap::new();
+    let mut activations = Vec::new();
+    for t in plan.calibration_tensors() {
+        let range = *ranges.get(&t).ok_or_else(|| QuantizeError::MissingRange { tensor: t.clone() })?;
+        if !range.min.is_finite() || !range.max.is_finite() || range.min > range.max {
+            return Err(QuantizeError::Unsupported(format!("range of `{t}` is [{}, {}]", range.min, range.max)));
+        }
+        let q = ActivationQuant::from_range(range);
+        activations.push(QuantizedTensor {
+            name: t.clone(),
+            min: range.min,
+            max: range.max,
+            scale: q.scale,
+            zero_point: q.zero_point,
+        });
+        quant.insert(t, q);
+    }
+
+    let mut rewriter = Rewriter::new(graph, names, quant, opts);
+    let by_node: HashMap<&str, &QuantizedLayer> = plan.layers.iter().map(|l| (l.node.as_str(), l)).collect();
+    let absorbed: HashSet<&str> = plan.layers.iter().filter_map(|l| l.fused_activation.as_deref()).collect();
+    let nodes = std::mem::take(&mut rewriter.graph_nodes);
+    for n in nodes {
+        if let Some(layer) = by_node.get(n.name.as_str()) {
+            rewriter.layer(n, layer)?;
+        } else if !absorbed.contains(n.name.as_str()) {
+            rewriter.float_node(n)?;
+        }
+    }
+    rewriter.finish()?;
+    let clamped_bias_values = rewriter.clamped_bias_values;
+    let (nodes, initializers) = (rewriter.nodes, rewriter.initializers);
+    graph.node = nodes;
+    graph.initializer = initializers;
+    graph.value_info.clear();
+    let weight_bytes_after = graph.initializer.iter().map(payload_bytes).sum::<Result<usize, _>>()?;
+    let report = Int8Report {
+        format: opts.format,
+        layers: plan.layers,
+        kept_f32: plan.kept_f32,
+        activations,
+        clamped_bias_values,
+        weight_bytes_before,
+        weight_bytes_after,
+    };
+    Ok((out, report))
+}
+
+fn check_model(model: &ModelProto, graph: &GraphProto) -> Result<(), QuantizeError> {
+    let opset =
+        model.opset_import.iter().find(|o| o.domain.is_empty() || o.domain == "ai.onnx").map_or(0, |o| o.version);
+    if opset < MIN_OPSET {
+        return Err(QuantizeError::Unsupported(format!("opset {opset}: int8 needs opset {MIN_OPSET} or newer")));
+    }
+    for n in &graph.node {
+        let default_domain = n.domain.is_empty() || n.domain == "ai.onnx";
+        if !default_domain || !SUPPORTED_OPS.contains(&n.op_type.as_str()) {
+            return Err(QuantizeError::UnsupportedOp { op: n.op_type.clone(), node: n.name.clone() });
+        }
+    }
+    for t in &graph.initializer {
+        if t.data_type == DataType::FLOAT as i32 && crate::onnx::read_f32(t)?.data.iter().any(|v| !v.is_finite()) {
+            return Err(QuantizeError::NonFinite { tensor: t.name.clone() });
+        }
+    }
+    Ok(())
+}
+
+fn plan_layers(graph: &GraphProto, opts: &Int8Options) -> Result<Int8Plan, QuantizeError> {
+    let initializers: HashMap<&str, &TensorProto> = graph.initializer.iter().map(|t| (t.name.as_str(), t)).collect();
+    let constants: HashSet<&str> = initializers
+        .keys()
+        .copied()
+        .chain(graph.node.iter().filter(|n| n.op_type == "Constant").flat_map(|n| n.output.iter().map(String::as_str)))
+        .collect();
+    let graph_outputs: HashSet<&str> = graph.output.iter().map(|o| o.name.as_str()).collect();
+    let mut consumers: HashMap<&str, Vec<&NodeProto>> = HashMap::new();
+    for n in &graph.node {
+        for i in &n.input {
+            consumers.entry(i.as_str()).or_default().push(n);
+        }
+    }
+    let float_weight = |name: &str, rank: usize| {
+        initializers.get(name).is_some_and(|t| t.data_type == DataType::FLOAT as i32 && t.dims.len() == rank)
+    };
+    let mut layers = Vec::new();
+    for n in &graph.node {
+        let (Some(x), Some(w), [y]) = (n.input.first(), n.input.get(1), n.output.as_slice()) else { continue };
+        if constants.contains(x.as_str()) {
+            continue;
+        }
+        let bias = n.input.get(2).filter(|b| !b.is_empty()).cloned();
+        let kind = match n.op_type.as_str() {
+            "Conv" if float_weight(w, 4) => LayerKind::Conv,
+            "Gemm" if float_weight(w, 2) => {
+                let g = GemmAttrs::read(n)?;
+                if g.alpha != 1.0 || g.beta != 1.0 || g.trans_a != 0 {
+                    continue;
+                }
+                LayerKind::Gemm { trans_b: g.trans_b != 0 }
+            }
+            "MatMul" if float_weight(w, 2) && bias.is_none() => LayerKind::MatMul,
+            _ => continue,
+        };
+        let out_channels = output_channels(initializers[w.as_str()], kind);
+        if let Some(b) = &bias {
+            let ok = initializers.get(b.as_str()).is_some_and(|t| {
+                t.data_type == DataType::FLOAT as i32 && t.dims.iter().product::<i64>() == out_channels as i64
+            });
+            if !ok {
+                continue;
+            }
+        }
+        let fused = match consumers.get(y.as_str()).map(Vec::as_slice) {
+            Some([act]) if kind == LayerKind::Conv && !graph_outputs.contains(y.as_str()) => {
+                absorbable_activation(act, &initializers).then(|| act.name.clone())
+            }
+            _ => None,
+        };
+        let output = match &fused {
+            Some(_) => consumers[y.as_str()][0].output[0].clone(),
+            None => y.clone(),
+        };
+        layers.push(QuantizedLayer {
+            node: n.name.clone(),
+            kind,
+            input: x.clone(),
+            weight: w.clone(),
+            bias,
+            output,
+            fused_activation: fused,
+        });
+    }
+    let mut kept_f32 = Vec::new();
+    if opts.keep_first_last_f32 && !layers.is_empty() {
+        let last = layers.pop().map(|l| l.node);
+        if !layers.is_empty() {
+            kept_f32.push(layers.remove(0).node);
+        }
+        kept_f32.extend(last);
+    }
+    Ok(Int8Plan { layers, kept_f32 })
+}
+
+/// `Relu`, or `Clip` with a constant `min` of 0: both are exactly the saturation of a
+/// uint8 output whose range starts at 0.
+fn absorbable_activation(act: &NodeProto, initializers: &HashMap<&str, &TensorProto>) -> bool {
+    match act.op_type.as_str() {
+        "Relu" => act.output.len() == 1,
+        "Clip" => {
+            let min = act.input.get(1).and_then(|m| initializers.get(m.as_str()));
+            act.output.len() == 1
+                && min.is_some_and(|t| crate::onnx::read_f32(t).is_ok_and(|p| p.data.len() == 1 && p.data[0] == 0.0))
+        }
+        _ => false,
+    }
+}
+
+fn output_channels(w: &TensorProto, kind: LayerKind) -> usize {
+    let axis = weight_axis(kind);
+    w.dims.get(axis).map_or(0, |&d| d as usize)
+}
+
+/// The axis of the weight tensor that indexes output channels.
+fn weight_axis(kind: LayerKind) -> usize {
+    match kind {
+        LayerKind::Conv | LayerKind::Gemm { trans_b: true } => 0,
+        LayerKind::Gemm { trans_b: false } | LayerKind::MatMul => 1,
+    }
+}
+
+/// Per-channel symmetric int8 weights along `axis`: values and one scale per channel.
+struct Int8Weights {
+    values: Vec<i8>,
+    scales: Vec<f32>,
+}
+
+fn quantize_weights(values: &[f32], dims: &[usize], axis: usize, qmax: f32) -> Int8Weights {
+    let channels = dims[axis];
+    let inner: usize = dims[axis + 1..].iter().product();
+    let channel_of = |i: usize| (i / inner) % channels;
+    let mut absmax = vec![0f32; channels];
+    for (i, v) in values.iter().enumerate() {
+        let c = channel_of(i);
+        absmax[c] = absmax[c].max(v.abs());
+    }
+    let scales: Vec<f32> = absmax.iter().map(|&m| if m > 0.0 { m / qmax } else { 1.0 }).collect();
+    let values =
+        values.iter().enumerate().map(|(i, v)| (v / scales[channel_of(i)]).round().clamp(-qmax, qmax) as i8).collect();
+    Int8Weights { values, scales }
+}
+
+/// Builds the rewritten node and initializer lists.
+struct Rewriter {
+    graph_nodes: Vec<NodeProto>,
+    nodes: Vec<NodeProto>,
+    initializers: Vec<TensorProto>,
+    originals: HashMap<String, TensorProto>,
+    names: TensorNames,
+    quant: HashMap<String, ActivationQuant>,
+    format: Int8Format,
+    reduce_range: bool,
+    /// Float tensor → its uint8 tensor.
+    quantized: HashMap<String, String>,
+    /// Activation → names of its scale and zero-point initializers.
+    parameter_names: HashMap<String, (String, String)>,
+    /// Tensors some node reads.
+    consumed: HashSet<String>,
+    /// Float tensor → its fake-quantized (Q → DQ) view, for QDQ layer inputs.
+    fake_quantized: HashMap<String, String>,
+    /// Float tensors produced so far (graph inputs, constants, f32 node outputs).
+    float_available: HashSet<String>,
+    graph_inputs: Vec<String>,
+    graph_outputs: Vec<String>,
+    clamped_bias_values: usize,
+}
+
+impl Rewriter {
+    fn new(
+        graph: &mut GraphProto,
+        names: TensorNames,
+        quant: HashMap<String, ActivationQuant>,
+        opts: &Int8Options,
+    ) -> Self {
+        let originals: HashMap<String, TensorProto> =
+            graph.initializer.drain(..).map(|t| (t.name.clone(), t)).collect();
+        let graph_inputs: Vec<String> = graph.input.iter().map(|v| v.name.clone()).collect();
+        let float_available = graph_inputs.iter().chain(originals.keys()).cloned().collect();
+        let consumed = graph.node.iter().flat_map(|n| n.input.iter().cloned()).collect();
+        Rewriter {
+            graph_nodes: std::mem::take(&mut graph.node),
+            nodes: Vec::new(),
+            initializers: Vec::new(),
+            originals,
+            names,
+            quant,
+            format: opts.format,
+            reduce_range: opts.reduce_range,
+            quantized: HashMap::new(),
+            parameter_names: HashMap::new(),
+            consumed,
+            fake_quantized: HashMap::new(),
+            float_available,
+            graph_inputs,
+            graph_outputs: graph.output.iter().map(|v| v.name.clone()).collect(),
+            clamped_bias_values: 0,
+        }
+    }
+
+    fn params(&self, tensor: &str) -> Result<ActivationQuant, QuantizeError> {
+        self.quant.get(tensor).copied().ok_or_else(|| QuantizeError::MissingRange { tensor: tensor.to_string() })
+    }
+
+    /// Scale and zero-point initializers of an activation, named after it, made once.
+    fn scale_and_zero_point(&mut self, tensor: &str) -> Result<(String, String), QuantizeError> {
+        if let Some(pair) = self.parameter_names.get(tensor) {
+            return Ok(pair.clone());
+        }
+        let q = self.params(tensor)?;
+        let (s, z) = (self.names.fresh(&format!("{tensor}.scale")), self.names.fresh(&format!("{tensor}.zero_point")));
+        self.initializers.push(raw_tensor(&s, &[], DataType::FLOAT, q.scale.to_le_bytes().to_vec()));
+        self.initializers.push(raw_tensor(&z, &[], DataType::UINT8, vec![q.zero_point]));
+        self.parameter_names.insert(tensor.to_string(), (s.clone(), z.clone()));
+        Ok((s, z))
+    }
+
+    /// The uint8 tensor of float activation `t`, quantizing it here if needed.
+    fn quantized_input(&mut self, t: &str) -> Result<String, QuantizeError> {
+        if let Some(q) = self.quantized.get(t) {
+            return Ok(q.clone());
+        }
+        let (s, z) = self.scale_and_zero_point(t)?;
+        let source = self.float_input(t)?;
+        let q = self.names.fresh(&format!("{t}.quantized"));
+        self.nodes.push(node(
+            "QuantizeLinear",
+            &self.names.fresh(&format!("{t}.quantize")),
+            &[&source, &s, &z],
+            &q,
+            vec![],
+        ));
+        self.quantized.insert(t.to_string(), q.clone());
+        Ok(q)
+    }
+
+    /// The float value of activation `t`, dequantizing it (under its own name) if only its
+    /// uint8 tensor exists.
+    fn float_input(&mut self, t: &str) -> Result<String, QuantizeError> {
+        if t.is_empty() || self.float_available.contains(t) {
+            return Ok(t.to_string());
+        }
+        let q = self.quantized.get(t).cloned().ok_or_else(|| malformed(t, "used before it is produced"))?;
+        let (s, z) = self.scale_and_zero_point(t)?;
+        self.nodes.push(node(
+            "DequantizeLinear",
+            &self.names.fresh(&format!("{t}.dequantize")),
+            &[&q, &s, &z],
+            t,
+            vec![],
+        ));
+        self.float_available.insert(t.to_string());
+        Ok(t.to_string())
+    }
+
+    /// The fake-quantized f32 view of activation `t` (QDQ layer inputs).
+    fn fake_quantized_input(&mut self, t: &str) -> Result<String, QuantizeError> {
+        if let Some(v) = self.fake_quantized.get(t) {
+            return Ok(v.clone());
+        }
+        let q = self.quantized_input(t)?;
+        let (s, z) = self.scale_and_zero_point(t)?;
+        let view = self.names.fresh(&format!("{t}.dequantized"));
+        self.nodes.push(node(
+            "DequantizeLinear",
+            &self.names.fresh(&format!("{t}.dequantize")),
+            &[&q, &s, &z],
+            &view,
+            vec![],
+        ));
+        self.fake_quantized.insert(t.to_string(), view.clone());
+        Ok(view)
+    }
+
+    fn float_node(&mut self, mut n: NodeProto) -> Result<(), QuantizeError> {
+        for i in n.input.iter_mut() {
+            *i = self.float_input(i)?;
+        }
+        self.keep_used_initializers(&n);
+        self.float_available.extend(n.output.iter().cloned());
+        self.nodes.push(n);
+        Ok(())
+    }
+
+    fn keep_used_initializers(&mut self, n: &NodeProto) {
+        for i in &n.input {
+            if let Some(t) = self.originals.remove(i) {
+                self.initializers.push(t);
+            }
+        }
+    }
+
+    fn original(&self, name: &str) -> Result<&TensorProto, QuantizeError> {
+        self.originals
+            .get(name)
+            .ok_or_else(|| QuantizeError::Unsupported(format!("weight `{name}` is shared between layers")))
+    }
+
+    fn layer(&mut self, n: NodeProto, layer: &QuantizedLayer) -> Result<(), QuantizeError> {
+        let w = self.original(&layer.weight)?;
+        let dims: Vec<usize> = w.dims.iter().map(|&d| d as usize).collect();
+        let axis = weight_axis(layer.kind);
+        let qmax = if self.reduce_range { 63.0 } else { 127.0 };
+        let weights = quantize_weights(&crate::onnx::read_f32(w)?.data, &dims, axis, qmax);
+        let bias = match &layer.bias {
+            Some(b) => Some(crate::onnx::read_f32(self.original(b)?)?.data),
+            None => None,
+        };
+        self.originals.remove(&layer.weight);
+        if let Some(b) = &layer.bias {
+            self.originals.remove(b);
+        }
+        let x_scale = self.params(&layer.input)?.scale;
+        let bias_q = bias.map(|b| {
+            b.iter()
+                .zip(&weights.scales)
+                .map(|(v, ws)| {
+                    let q = (f64::from(*v) / (f64::from(x_scale) * f64::from(*ws))).round();
+                    if q.abs() > i32::MAX as f64 {
+                        self.clamped_bias_values += 1;
+                    }
+                    q.clamp(i32::MIN as f64, i32::MAX as f64) as i32
+                })
+                .collect::<Vec<i32>>()
+        });
+        match (self.format, layer.kind) {
+            (Int8Format::Qdq, _) => self.qdq_layer(n, layer, &dims, weights, bias_q),
+            (Int8Format::QOperator, LayerKind::Conv) => self.qlinear_conv(n, layer, &dims, weights, bias_q),
+            (Int8Format::QOperator, _) => self.matmul_integer(n, layer, &dims, weights, bias_q),
+        }
+    }
+
+    fn weight_initializers(&mut self, layer: &QuantizedLayer, dims: &[usize], weights: &Int8Weights) -> [String; 3] {
+        let q = self.names.fresh(&format!("{}.quantized", layer.weight));
+        let s = self.names.fresh(&format!("{}.scale", layer.weight));
+        let z = self.names.fresh(&format!("{}.zero_point", layer.weight));
+        let channels = weights.scales.len();
+        self.initializers.push(raw_tensor(&q, dims, DataType::INT8, weights.values.iter().map(|&v| v as u8).collect()));
+        self.initializers.push(raw_tensor(&s, &[channels], DataType::FLOAT, le_bytes_f32(&weights.scales)));
+        self.initializers.push(raw_tensor(&z, &[channels], DataType::INT8, vec![0; channels]));
+        [q, s, z]
+    }
+
+    fn qdq_layer(
+        &mut self,
+        mut n: NodeProto,
+        layer: &QuantizedLayer,
+        dims: &[usize],
+        weights: Int8Weights,
+        bias_q: Option<Vec<i32>>,
+    ) -> Result<(), QuantizeError> {
+        let x = self.fake_quantized_input(&layer.input)?;
+        let [wq, ws, wz] = self.weight_initializers(layer, dims, &weights);
+        let axis = weight_axis(layer.kind) as i64;
+        let w_view = self.names.fresh(&format!("{}.dequantized", layer.weight));
+        self.nodes.push(node(
+            "DequantizeLinear",
+            &self.names.fresh(&format!("{}.dequantize", layer.weight)),
+            &[&wq, &ws, &wz],
+            &w_view,
+            vec![attr_int("axis", axis)],
+        ));
+        n.input[0] = x;
+        n.input[1] = w_view;
+        if let (Some(b), Some(bq)) = (&layer.bias, bias_q) {
+            let x_scale = self.params(&layer.input)?.scale;
+            let channels = bq.len();
+            let scales: Vec<f32> = weights.scales.iter().map(|s| s * x_scale).collect();
+            let (q, s, z) = (
+                self.names.fresh(&format!("{b}.quantized")),
+                self.names.fresh(&format!("{b}.scale")),
+                self.names.fresh(&format!("{b}.zero_point")),
+            );
+            self.initializers.push(raw_tensor(
+                &q,
+                &[channels],
+                DataType::INT32,
+                bq.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            ));
+            self.initializers.push(raw_tensor(&s, &[channels], DataType::FLOAT, le_bytes_f32(&scales)));
+            self.initializers.push(raw_tensor(&z, &[channels], DataType::INT32, vec![0; 4 * channels]));
+            let view = self.names.fresh(&format!("{b}.dequantized"));
+            self.nodes.push(node(
+                "DequantizeLinear",
+                &self.names.fresh(&format!("{b}.dequantize")),
+                &[&q, &s, &z],
+                &view,
+                vec![attr_int("axis", 0)],
+            ));
+            n.input[2] = view;
+        }
+        let quantize_output = layer.fused_activation.is_some() || self.consumed.contains(&layer.output);
+        if !quantize_output {
+            self.float_available.extend(n.output.iter().cloned());
+            self.nodes.push(n);
+            return Ok(());
+        }
+        let (s, z) = self.scale_and_zero_point(&layer.output)?;
+        let raw = self.names.fresh(&format!("{}.f32", layer.output));
+        n.output[0] = raw.clone();
+        self.nodes.push(n);
+        let q = self.names.fresh(&format!("{}.quantized", layer.output));
+        self.nodes.push(node(
+            "QuantizeLinear",
+            &self.names.fresh(&format!("{}.quantize", layer.output)),
+            &[&raw, &s, &z],
+            &q,
+            vec![],
+        ));
+        self.quantized.insert(layer.output.clone(), q);
+        self.float_input(&layer.output)?;
+        Ok(())
+    }
+
+    fn qlinear_conv(
+        &mut self,
+        n: NodeProto,
+        layer: &QuantizedLayer,
+        dims: &[usize],
+        weights: Int8Weights,
+        bias_q: Option<Vec<i32>>,
+    ) -> Result<(), QuantizeError> {
+        let x = self.quantized_input(&layer.input)?;
+        let (xs, xz) = self.scale_and_zero_point(&layer.input)?;
+        let [wq, ws, wz] = self.weight_initializers(layer, dims, &weights);
+        let (ys, yz) = self.scale_and_zero_point(&layer.output)?;
+        let mut inputs = vec![x, xs, xz, wq, ws, wz, ys, yz];
+        if let (Some(b), Some(bq)) = (&layer.bias, bias_q) {
+            let q = self.names.fresh(&format!("{b}.quantized"));
+            self.initializers.push(raw_tensor(
+                &q,
+                &[bq.len()],
+                DataType::INT32,
+                bq.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            ));
+            inputs.push(q);
+        }
+        let y = self.names.fresh(&format!("{}.quantized", layer.output));
+        let mut conv = n;
+        conv.op_type = "QLinearConv".into();
+        conv.input = inputs;
+        conv.output = vec![y.clone()];
+        self.nodes.push(conv);
+        self.quantized.insert(layer.output.clone(), y);
+        Ok(())
+    }
+
+    fn matmul_integer(
+        &mut self,
+        n: NodeProto,
+        layer: &QuantizedLayer,
+        dims: &[usize],
+        weights: Int8Weights,
+        bias_q: Option<Vec<i32>>,
+    ) -> Result<(), QuantizeError> {
+        let x = self.quantized_input(&layer.input)?;
+        let (_, xz) = self.scale_and_zero_point(&layer.input)?;
+        let x_scale = self.params(&layer.input)?.scale;
+        let (k, cols) = match layer.kind {
+            LayerKind::Gemm { trans_b: true } => (dims[1], dims[0]),
+            _ => (dims[0], dims[1]),
+        };
+        let values: Vec<u8> = match layer.kind {
+            LayerKind::Gemm { trans_b: true } => {
+                (0..k * cols).map(|i| weights.values[(i % cols) * k + i / cols] as u8).collect()
+            }
+            _ => weights.values.iter().map(|&v| v as u8).collect(),
+        };
+        let wq = self.names.fresh(&format!("{}.quantized", layer.weight));
+        let wz = self.names.fresh(&format!("{}.zero_point", layer.weight));
+        self.initializers.push(raw_tensor(&wq, &[k, cols], DataType::INT8, values));
+        self.initializers.push(raw_tensor(&wz, &[], DataType::INT8, vec![0]));
+        let acc = self.names.fresh(&format!("{}.int32", layer.output));
+        self.nodes.push(node("MatMulInteger", &n.name, &[&x, &wq, &xz, &wz], &acc, vec![]));
+        let acc_f = self.names.fresh(&format!("{}.int32_f32", layer.output));
+        self.nodes.push(super::graph::cast(
+            &self.names.fresh(&format!("{}.to_f32", n.name)),
+            &acc,
+            &acc_f,
+            DataType::FLOAT,
+        ));
+        let scale = self.names.fresh(&format!("{}.rescale", n.name));
+        let scales: Vec<f32> = weights.scales.iter().map(|s| s * x_scale).collect();
+        self.initializers.push(raw_tensor(&scale, &[cols], DataType::FLOAT, le_bytes_f32(&scales)));
+        let output = &n.output[0];
+        match (&layer.bias, bias_q) {
+            (Some(b), Some(bq)) => {
+                let scaled = self.names.fresh(&format!("{output}.unbiased"));
+                self.nodes.push(node(
+                    "Mul",
+                    &self.names.fresh(&format!("{}.rescale", n.name)),
+                    &[&acc_f, &scale],
+                    &scaled,
+                    vec![],
+                ));
+                let bias_values: Vec<f32> = bq.iter().zip(&scales).map(|(&q, s)| q as f32 * s).collect();
+                let bias = self.names.fresh(&format!("{b}.int32_rounded"));
+                self.initializers.push(raw_tensor(&bias, &[cols], DataType::FLOAT, le_bytes_f32(&bias_values)));
+                self.nodes.push(node(
+                    "Add",
+                    &self.names.fresh(&format!("{}.add_bias", n.name)),
+                    &[&scaled, &bias],
+                    output,
+                    vec![],
+                ));
+            }
+            _ => self.nodes.push(node(
+                "Mul",
+                &self.names.fresh(&format!("{}.rescale", n.name)),
+                &[&acc_f, &scale],
+                output,
+                vec![],
+            )),
+        }
+        self.float_available.insert(output.clone());
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<(), QuantizeError> {
+        let outputs = self.graph_outputs.clone();
+        for o in &outputs {
+            if self.graph_inputs.contains(o) {
+                continue;
+            }
+            self.float_input(o)?;
+        }
+        let mut leftover: Vec<TensorProto> = self.originals.drain().map(|(_, t)| t).collect();
+        leftover.sort_by(|a, b| a.name.cmp(&b.name));
+        let used: HashSet<&str> = self.nodes.iter().flat_map(|n| n.input.iter().map(String::as_str)).collect();
+        leftover.retain(|t| used.contains(t.name.as_str()) || self.graph_inputs.contains(&t.name));
+        self.initializers.extend(leftover);
+        Ok(())
+    }
+}
+
+fn le_bytes_f32(values: &[f32]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
