@@ -92,7 +92,7 @@ impl FromStr for FormatChoice {
 /// `benches/quantized_latency.py` (numbers in docs/QUANTIZATION.md).
 pub fn auto_format(target: &str) -> Result<Int8Format> {
     match target {
-        "host" => Ok(Int8Format::QOperator),
+        "host" => Ok(Int8Format::Qdq),
         other => bail!("no int8 format measured for target `{other}` yet: pass --format qdq or qoperator"),
     }
 }
