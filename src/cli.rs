@@ -187,7 +187,7 @@ pub struct SearchArgs {
     #[arg(long, value_name = "DIR", conflicts_with_all = [
         "config", "space", "evaluator", "strategy", "budget", "seed", "max_latency_ms", "max_params", "max_macs",
         "max_peak_activation_bytes", "target", "dataset", "proxy", "command", "command_timeout_s", "population",
-        "time_cap_ms", "out",
+        "time_cap_ms", "out", "precisions",
     ])]
     pub resume: Option<PathBuf>,
     /// nb201, mbconv-phone, mbconv-mcu, or a space TOML path.
@@ -232,6 +232,10 @@ pub struct SearchArgs {
     /// Per-candidate latency measurement cap.
     #[arg(long)]
     pub time_cap_ms: Option<u64>,
+    /// Deployment precisions to search over, e.g. f32,int8 (f32, f16, f16-mixed, int8,
+    /// int8-mixed); each candidate is quantized and measured in its precision.
+    #[arg(long, value_delimiter = ',')]
+    pub precisions: Option<Vec<String>>,
     /// Run directory (default: runs/search-<unix time>).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,

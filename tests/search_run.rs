@@ -253,3 +253,78 @@ fn bad_search_settings_are_clear_errors() {
     let out = edgenas(&["search", "--resume", dir.path().to_str().unwrap(), "--budget", "5"]);
     assert!(!out.status.success() && stderr(&out).contains("cannot be used with"), "{}", stderr(&out));
 }
+
+#[test]
+fn precision_is_a_search_dimension_measured_as_compiled() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    search(&[
+        "--space",
+        "nb201",
+        "--evaluator",
+        "nb201-table",
+        "--strategy",
+        "random",
+        "--budget",
+        "6",
+        "--seed",
+        "2",
+        "--precisions",
+        "f32,int8",
+        "--time-cap-ms",
+        "150",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let records: Vec<serde_json::Value> = std::fs::read_to_string(out.join("journal.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let int8: Vec<&serde_json::Value> = records.iter().filter(|r| r["precision"] == "int8").collect();
+    let f32: Vec<&serde_json::Value> = records.iter().filter(|r| r.get("precision").is_none()).collect();
+    assert!(!int8.is_empty() && !f32.is_empty(), "seed 2 draws both precisions: {records:?}");
+    for r in &int8 {
+        assert_eq!(r["status"], "evaluated", "{r}");
+        assert!(r["latency"]["median"].as_f64().unwrap() > 0.0, "int8 candidates are measured: {r}");
+    }
+    let cache = std::fs::read_to_string(out.join("latency_cache.jsonl")).unwrap();
+    assert!(cache.lines().any(|l| l.contains("\"precision\":\"int8\"")), "{cache}");
+    assert!(cache.lines().any(|l| l.contains("\"precision\":\"f32\"")), "{cache}");
+    for row in csv_rows(&out.join("pareto.csv")) {
+        let precision = row.last().unwrap();
+        let file = &row[9];
+        assert!(out.join(file).exists(), "{row:?}");
+        if precision == "int8" {
+            assert!(file.ends_with("-int8.onnx"), "{row:?}");
+            let bytes = std::fs::read(out.join(file)).unwrap();
+            let op = b"QuantizeLinear";
+            assert!(bytes.windows(op.len()).any(|w| w == op), "the front file is the quantized model");
+        }
+    }
+
+    let bad = edgenas(&[
+        "search",
+        "--quiet",
+        "--precisions",
+        "f32,int4",
+        "--budget",
+        "2",
+        "--out",
+        dir.path().join("bad").to_str().unwrap(),
+    ]);
+    assert!(!bad.status.success() && stderr(&bad).contains("int4"), "{}", stderr(&bad));
+    let table = edgenas(&[
+        "search",
+        "--quiet",
+        "--precisions",
+        "int8",
+        "--target",
+        "nb201-table:pixel3",
+        "--budget",
+        "2",
+        "--out",
+        dir.path().join("table").to_str().unwrap(),
+    ]);
+    assert!(!table.status.success() && stderr(&table).contains("f32 latencies"), "{}", stderr(&table));
+}

@@ -1,6 +1,8 @@
 //! The search strategies through their ask/tell interface: reproducibility, NSGA-II's
 //! environmental selection, regularized evolution's aging window.
 
+use edgenas::quantization::Precision;
+use edgenas::search::candidate::{Candidate, CandidateSpace};
 use edgenas::search::strategy::{
     make_strategy, select_survivors, Nsga2, RandomSearch, RegularizedEvolution, Strategy, StrategyKind,
     StrategySettings,
@@ -9,28 +11,31 @@ use edgenas_compiler::rng::SeededRng;
 use edgenas_compiler::space::nb201::{Nb201Genome, Nb201Space, Nb201Table};
 use edgenas_compiler::space::{Genome, SearchSpace};
 
+const F32: &[Precision] = &[Precision::F32];
+
 const PIXEL3_BUDGET_MS: f64 = 10.0;
 
 fn nb201() -> SearchSpace {
     SearchSpace::Nb201(Nb201Space)
 }
 
-fn genome(index: i64) -> Genome {
-    Genome::Nb201(Nb201Genome::from_index(index).unwrap())
+fn genome(index: i64) -> Candidate {
+    Candidate::f32(Genome::Nb201(Nb201Genome::from_index(index).unwrap()))
 }
 
 /// `[-cifar10 accuracy, pixel3 latency]` from the shipped table; slower than
 /// `PIXEL3_BUDGET_MS` is infeasible.
-fn table_objectives(g: &Genome) -> Option<Vec<f64>> {
-    let Genome::Nb201(g) = g else { panic!("not an nb201 genome") };
+fn table_objectives(g: &Candidate) -> Option<Vec<f64>> {
+    let Genome::Nb201(g) = &g.genome else { panic!("not an nb201 genome") };
     let table = Nb201Table::builtin();
     let latency = table.latency_ms(g.index, "pixel3").unwrap();
     (latency <= PIXEL3_BUDGET_MS).then(|| vec![-table.row(g.index).unwrap().cifar10_acc, latency])
 }
 
 /// `n` proposals of `strategy`, each observed before the next.
-fn run(strategy: &mut dyn Strategy, seed: u64, n: usize) -> Vec<Genome> {
-    let space = nb201();
+fn run(strategy: &mut dyn Strategy, seed: u64, n: usize) -> Vec<Candidate> {
+    let arch = nb201();
+    let space = CandidateSpace::new(&arch, F32);
     let mut rng = SeededRng::new(seed);
     (0..n)
         .map(|_| {
@@ -41,12 +46,12 @@ fn run(strategy: &mut dyn Strategy, seed: u64, n: usize) -> Vec<Genome> {
         .collect()
 }
 
-fn run_kind(kind: StrategyKind, seed: u64, n: usize) -> Vec<Genome> {
+fn run_kind(kind: StrategyKind, seed: u64, n: usize) -> Vec<Candidate> {
     run(make_strategy(kind, &StrategySettings::defaults_for(kind)).as_mut(), seed, n)
 }
 
-fn edges_changed(a: &Genome, b: &Genome) -> usize {
-    let (Genome::Nb201(a), Genome::Nb201(b)) = (a, b) else { panic!("not nb201 genomes") };
+fn edges_changed(a: &Candidate, b: &Candidate) -> usize {
+    let (Genome::Nb201(a), Genome::Nb201(b)) = (&a.genome, &b.genome) else { panic!("not nb201 genomes") };
     let (a, b) = (a.parse_arch().unwrap(), b.parse_arch().unwrap());
     a.ops.iter().zip(&b.ops).filter(|(x, y)| x != y).count()
 }
@@ -65,7 +70,7 @@ fn every_strategy_is_reproducible_from_its_seed() {
 fn strategies_avoid_proposing_a_genome_twice() {
     for kind in StrategyKind::ALL {
         let proposals = run_kind(kind, 1, 150);
-        let distinct: std::collections::HashSet<String> = proposals.iter().map(Genome::content_hash).collect();
+        let distinct: std::collections::HashSet<String> = proposals.iter().map(Candidate::key).collect();
         assert_eq!(distinct.len(), proposals.len(), "{kind}");
     }
 }
@@ -73,7 +78,8 @@ fn strategies_avoid_proposing_a_genome_twice() {
 #[test]
 fn evolution_starts_random_then_mutates_population_members() {
     let settings = StrategySettings { population: 10, sample_size: 3 };
-    let space = nb201();
+    let arch = nb201();
+    let space = CandidateSpace::new(&arch, F32);
     let mut rng = SeededRng::new(5);
     let mut evolution = RegularizedEvolution::new(settings.population, settings.sample_size);
     let random = run(&mut RandomSearch::new(), 5, 10);
@@ -83,9 +89,9 @@ fn evolution_starts_random_then_mutates_population_members() {
         evolution.observe(&g, table_objectives(&g).as_deref());
     }
     for _ in 0..50 {
-        let members: Vec<Genome> = evolution.members().map(|(g, _)| g.clone()).collect();
+        let members: Vec<Candidate> = evolution.members().map(|(g, _)| g.clone()).collect();
         let g = evolution.propose(&space, &mut rng);
-        assert!(members.iter().any(|m| edges_changed(m, &g) == 1), "{} is no mutation of a member", g.to_json());
+        assert!(members.iter().any(|m| edges_changed(m, &g) == 1), "{} is no mutation of a member", g.genome.to_json());
         evolution.observe(&g, table_objectives(&g).as_deref());
     }
 }
@@ -102,8 +108,8 @@ fn evolution_population_never_exceeds_its_size_and_ages_out_the_oldest() {
             feasible_so_far.push(g);
         }
         assert!(evolution.members().len() <= 4);
-        let newest: Vec<Genome> = feasible_so_far.iter().rev().take(4).rev().cloned().collect();
-        let members: Vec<Genome> = evolution.members().map(|(g, _)| g.clone()).collect();
+        let newest: Vec<Candidate> = feasible_so_far.iter().rev().take(4).rev().cloned().collect();
+        let members: Vec<Candidate> = evolution.members().map(|(g, _)| g.clone()).collect();
         assert_eq!(members, newest, "after observation {i}: members are not the 4 newest feasible, oldest first");
     }
     // The fitness kept is the first objective; infeasible observations (i = 4, 9) never enter.
@@ -113,7 +119,8 @@ fn evolution_population_never_exceeds_its_size_and_ages_out_the_oldest() {
 
 #[test]
 fn evolution_with_nothing_feasible_keeps_sampling() {
-    let space = nb201();
+    let arch = nb201();
+    let space = CandidateSpace::new(&arch, F32);
     let mut rng = SeededRng::new(2);
     let mut evolution = RegularizedEvolution::new(3, 2);
     for _ in 0..10 {
@@ -170,17 +177,18 @@ fn nsga2_replaces_parents_by_the_best_of_parents_and_offspring() {
             assert_eq!(nsga2.parents().cloned().collect::<Vec<_>>(), vec![genome(0), genome(2), genome(1)]);
         }
     }
-    let parents: Vec<Genome> = nsga2.parents().cloned().collect();
+    let parents: Vec<Candidate> = nsga2.parents().cloned().collect();
     assert_eq!(parents, vec![genome(3), genome(4), genome(5)]);
 }
 
 #[test]
 fn nsga2_offspring_are_mutations_of_parents() {
-    let space = nb201();
+    let arch = nb201();
+    let space = CandidateSpace::new(&arch, F32);
     let mut rng = SeededRng::new(8);
     let mut nsga2 = Nsga2::new(6);
     for i in 0..60 {
-        let parents: Vec<Genome> = nsga2.parents().cloned().collect();
+        let parents: Vec<Candidate> = nsga2.parents().cloned().collect();
         let g = nsga2.propose(&space, &mut rng);
         if i >= 6 {
             assert!(parents.iter().any(|p| edges_changed(p, &g) == 1), "proposal {i} is no mutation of a parent");

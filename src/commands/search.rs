@@ -66,6 +66,14 @@ fn config_from_args(a: &SearchArgs) -> Result<SearchConfig> {
     if let Some(v) = a.time_cap_ms {
         cfg.latency.time_cap_ms = v;
     }
+    if let Some(v) = &a.precisions {
+        cfg.precisions = v
+            .iter()
+            .map(|p| p.parse())
+            .collect::<Result<_, String>>()
+            .map_err(anyhow::Error::msg)
+            .context("--precisions")?;
+    }
     if let Some(kind) = &a.evaluator {
         cfg.evaluator = match kind.as_str() {
             "nb201-table" => {

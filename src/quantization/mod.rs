@@ -23,9 +23,10 @@ pub use calibration::{CalibrationSet, CalibrationSource, HELD_OUT_EVERY};
 pub use fidelity::{compare, layer_sqnr, sqnr_db, Fidelity, FidelityAccumulator, LayerSqnr};
 
 /// The numeric precision a model is deployed in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Precision {
+    #[default]
     F32,
     F16,
     /// f16 with the first and last weighted layers in f32.
@@ -38,6 +39,10 @@ pub enum Precision {
 impl Precision {
     pub const ALL: [Precision; 5] =
         [Precision::F32, Precision::F16, Precision::F16Mixed, Precision::Int8, Precision::Int8Mixed];
+
+    pub fn is_f32(&self) -> bool {
+        *self == Precision::F32
+    }
 
     pub fn name(self) -> &'static str {
         match self {
@@ -250,6 +255,32 @@ pub fn quantize_model(
         quantize_seconds,
     };
     Ok(QuantizedModel { onnx, report })
+}
+
+/// Synthetic calibration inputs per quantized search candidate.
+pub const SEARCH_CALIBRATION_INPUTS: usize = 8;
+
+/// A search candidate's f32 model in `precision`, laid out for `target` ([`auto_format`]):
+/// minmax ranges on [`SEARCH_CALIBRATION_INPUTS`] N(0,1) inputs, no fidelity report (the
+/// search measures latency; `edgenas quantize` reports fidelity). f32 comes back unchanged.
+pub fn quantize_for_target(f32_onnx: &[u8], precision: Precision, target: &str) -> Result<Vec<u8>> {
+    if precision == Precision::F32 {
+        return Ok(f32_onnx.to_vec());
+    }
+    let request = QuantizeRequest {
+        precision,
+        keep_io_f32: true,
+        format: if matches!(precision, Precision::Int8 | Precision::Int8Mixed) {
+            auto_format(target)?
+        } else {
+            Int8Format::Qdq
+        },
+        reduce_range: false,
+        method: CalibrationMethod::MinMax,
+        calibration: CalibrationSource::Synthetic { count: SEARCH_CALIBRATION_INPUTS, seed: 0 },
+        fidelity: false,
+    };
+    Ok(quantize_model(f32_onnx, &request, &mut |_| {})?.onnx)
 }
 
 /// Runs the f32 model on every calibration input with the collector's tensors exposed.

@@ -7,6 +7,7 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
 use super::strategy::StrategyKind;
+use crate::quantization::Precision;
 
 /// Everything that determines a search run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -33,6 +34,14 @@ pub struct SearchConfig {
     /// Population of evolution / NSGA-II (default: the strategy's own).
     #[serde(default)]
     pub population: Option<usize>,
+    /// Deployment precisions the search chooses from (a candidate dimension); each
+    /// candidate is quantized, compiled and measured in its precision.
+    #[serde(default = "default_precisions")]
+    pub precisions: Vec<Precision>,
+}
+
+fn default_precisions() -> Vec<Precision> {
+    vec![Precision::F32]
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -143,6 +152,7 @@ impl SearchConfig {
             latency: LatencyConfig::default(),
             constraints: Constraints::default(),
             population: None,
+            precisions: default_precisions(),
         }
     }
 
@@ -174,6 +184,19 @@ impl SearchConfig {
             if l.is_nan() || l <= 0.0 {
                 bail!("constraints.max_latency_ms must be positive, got {l}");
             }
+        }
+        if self.precisions.is_empty() {
+            bail!("precisions must list at least one precision");
+        }
+        if let Some(p) = self.precisions.iter().enumerate().find(|(i, p)| self.precisions[..*i].contains(p)) {
+            bail!("precision {} is listed twice", p.1);
+        }
+        if self.latency.target.starts_with("nb201-table") && self.precisions.iter().any(|p| !p.is_f32()) {
+            bail!(
+                "latency target `{}` is a table of f32 latencies: searching precisions {:?} needs a measured target (host)",
+                self.latency.target,
+                self.precisions.iter().map(|p| p.name()).collect::<Vec<_>>()
+            );
         }
         if let EvaluatorConfig::Command { argv, timeout_s } = &self.evaluator {
             if argv.is_empty() {

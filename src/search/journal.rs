@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use edgenas_compiler::space::Genome;
 use edgenas_runtime::LatencyStats;
+
+use crate::quantization::Precision;
 use serde::{Deserialize, Serialize};
 
 /// What happened to a candidate.
@@ -38,6 +40,9 @@ pub struct CandidateRecord {
     pub seq: usize,
     pub hash: String,
     pub genome: Genome,
+    /// Deployment precision; absent (f32) in journals written before precision search.
+    #[serde(default, skip_serializing_if = "Precision::is_f32")]
+    pub precision: Precision,
     pub status: CandidateStatus,
     pub feasible: bool,
     pub macs: u64,

@@ -3,6 +3,7 @@
 //! is journaled so a run can resume.
 
 pub mod cache;
+pub mod candidate;
 pub mod config;
 pub mod evaluate;
 pub mod journal;

@@ -15,6 +15,9 @@ use anyhow::{bail, Context, Result};
 use edgenas_compiler::rng::SeededRng;
 use edgenas_compiler::space::nb201::{Nb201Row, Nb201Space, Nb201Table};
 use edgenas_compiler::space::{Genome, SearchSpace};
+
+use super::candidate::CandidateSpace;
+use crate::quantization::Precision;
 use serde::Serialize;
 
 use super::evaluate::Nb201Dataset;
@@ -217,17 +220,19 @@ fn search(
     evaluations: usize,
     evaluate: impl Fn(&Nb201Row) -> (TableArch, bool),
 ) -> Result<Vec<(TableArch, bool)>> {
-    let space = SearchSpace::Nb201(Nb201Space);
+    let nb201 = SearchSpace::Nb201(Nb201Space);
+    let space = CandidateSpace::new(&nb201, &[Precision::F32]);
     let mut strategy = make_strategy(kind, &StrategySettings::defaults_for(kind));
     let mut rng = SeededRng::new(seed);
     let mut found = Vec::with_capacity(evaluations);
     for _ in 0..evaluations {
-        let genome = strategy.propose(&space, &mut rng);
-        let Genome::Nb201(g) = &genome else { bail!("proposed a genome outside nb201: {}", genome.to_json()) };
+        let candidate = strategy.propose(&space, &mut rng);
+        let genome = &candidate.genome;
+        let Genome::Nb201(g) = genome else { bail!("proposed a genome outside nb201: {}", genome.to_json()) };
         let arch = g.parse_arch().with_context(|| format!("proposed genome {}", genome.to_json()))?;
         let row = &table.rows()[table.index_of(&arch)];
         let (a, feasible) = evaluate(row);
-        strategy.observe(&genome, feasible.then_some(&[-a.accuracy, a.latency_ms][..]));
+        strategy.observe(&candidate, feasible.then_some(&[-a.accuracy, a.latency_ms][..]));
         found.push((a, feasible));
     }
     Ok(found)

@@ -7,10 +7,12 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde::Serialize;
 
+use super::candidate::Candidate;
 use super::config::SearchConfig;
 use super::journal::{CandidateRecord, CandidateStatus};
 use super::pareto::pareto_front;
 use crate::pipeline::{emit_genome, write_atomic, BatchNormInit};
+use crate::quantization::{quantize_for_target, Precision};
 
 /// Feasible evaluated candidates on the Pareto front of their objective vectors, sorted by
 /// latency.
@@ -39,6 +41,7 @@ struct FrontEntry<'a> {
     peak_activation_bytes: u64,
     onnx: String,
     genome: &'a edgenas_compiler::space::Genome,
+    precision: Precision,
 }
 
 /// Writes every report file and the front's ONNX models into `out_dir`; returns the front.
@@ -49,9 +52,13 @@ pub fn write_reports(out_dir: &Path, cfg: &SearchConfig, records: &[CandidateRec
     std::fs::create_dir_all(&front_dir).with_context(|| format!("creating {}", front_dir.display()))?;
     let mut entries = Vec::with_capacity(front.len());
     for r in &front {
-        let file = format!("front/{}.onnx", r.hash);
-        let model = emit_genome(&r.genome, cfg.weight_seed, BatchNormInit::Seeded)?;
-        write_atomic(&out_dir.join(&file), &model.onnx)?;
+        let key = Candidate { genome: r.genome.clone(), precision: r.precision }.key();
+        let file = format!("front/{key}.onnx");
+        let bn = if r.precision.is_f32() { BatchNormInit::Seeded } else { BatchNormInit::Calibrated };
+        let model = emit_genome(&r.genome, cfg.weight_seed, bn)?;
+        let deployed = quantize_for_target(&model.onnx, r.precision, &cfg.latency.target)
+            .with_context(|| format!("quantizing front member {key} to {}", r.precision))?;
+        write_atomic(&out_dir.join(&file), &deployed)?;
         entries.push(FrontEntry {
             hash: &r.hash,
             accuracy: r.accuracy,
@@ -61,14 +68,15 @@ pub fn write_reports(out_dir: &Path, cfg: &SearchConfig, records: &[CandidateRec
             peak_activation_bytes: r.peak_activation_bytes,
             onnx: file,
             genome: &r.genome,
+            precision: r.precision,
         });
     }
-    let mut csv = String::from("hash,accuracy,latency_median,latency_p10,latency_p90,latency_unit,macs,params,peak_activation_bytes,onnx,genome\n");
+    let mut csv = String::from("hash,accuracy,latency_median,latency_p10,latency_p90,latency_unit,macs,params,peak_activation_bytes,onnx,genome,precision\n");
     for (r, e) in front.iter().zip(&entries) {
         let l = r.latency.as_ref();
         let _ = writeln!(
             csv,
-            "{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{}",
             r.hash,
             opt(r.accuracy),
             latency_columns(l),
@@ -76,7 +84,8 @@ pub fn write_reports(out_dir: &Path, cfg: &SearchConfig, records: &[CandidateRec
             r.params,
             r.peak_activation_bytes,
             e.onnx,
-            quote(&r.genome.to_json())
+            quote(&r.genome.to_json()),
+            r.precision
         );
     }
     write_atomic(&out_dir.join("pareto.csv"), csv.as_bytes())?;
@@ -87,7 +96,7 @@ pub fn write_reports(out_dir: &Path, cfg: &SearchConfig, records: &[CandidateRec
 
 fn candidates_csv(records: &[CandidateRecord]) -> String {
     let mut csv = String::from(
-        "seq,hash,status,feasible,accuracy,latency_median,latency_p10,latency_p90,latency_unit,macs,params,peak_activation_bytes,build_emit_ms,compile_ms,measure_ms,evaluate_ms,error,genome\n",
+        "seq,hash,status,feasible,accuracy,latency_median,latency_p10,latency_p90,latency_unit,macs,params,peak_activation_bytes,build_emit_ms,compile_ms,measure_ms,evaluate_ms,error,genome,precision\n",
     );
     for r in records {
         let l = r.latency.as_ref();
@@ -98,7 +107,7 @@ fn candidates_csv(records: &[CandidateRecord]) -> String {
         };
         let _ = writeln!(
             csv,
-            "{},{},{},{},{},{},{},{},{},{:.3},{:.3},{:.3},{:.3},{},{}",
+            "{},{},{},{},{},{},{},{},{},{:.3},{:.3},{:.3},{:.3},{},{},{}",
             r.seq,
             r.hash,
             status,
@@ -113,7 +122,8 @@ fn candidates_csv(records: &[CandidateRecord]) -> String {
             r.times.measure_ms,
             r.times.evaluate_ms,
             quote(&r.error.as_deref().unwrap_or("").replace('\n', " | ")),
-            quote(&r.genome.to_json())
+            quote(&r.genome.to_json()),
+            r.precision
         );
     }
     csv

@@ -7,12 +7,13 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use edgenas_compiler::cost::CostReport;
 use edgenas_compiler::rng::SeededRng;
-use edgenas_compiler::space::{Genome, SearchSpace};
+use edgenas_compiler::space::SearchSpace;
 use edgenas_runtime::{CompiledModel, RunOptions};
 use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
 
 use super::cache::{CacheKey, LatencyCache};
+use super::candidate::{Candidate, CandidateSpace};
 use super::config::{Constraints, Objective, SearchConfig};
 use super::evaluate::{make_evaluator, AccuracyEvaluator, EvalContext};
 use super::journal::{CandidateRecord, CandidateStatus, Journal, StageTimes};
@@ -20,6 +21,7 @@ use super::latency::LatencySource;
 use super::report;
 use super::strategy::{make_strategy, StrategySettings};
 use crate::pipeline::{emit_genome, write_atomic, BatchNormInit};
+use crate::quantization::quantize_for_target;
 
 /// File names inside a run directory.
 pub const CONFIG_FILE: &str = "config.toml";
@@ -91,6 +93,7 @@ fn run_search(cfg: &SearchConfig, out_dir: &Path, settings: &RunSettings) -> Res
         cache: &mut cache,
         work_dir: out_dir.join("work"),
     };
+    let candidates = CandidateSpace::new(&space, &cfg.precisions);
     let mut rng = SeededRng::new(cfg.seed);
     let mut records: Vec<CandidateRecord> = Vec::new();
     let bar = progress_bar(settings.progress, cfg.budget as u64);
@@ -99,22 +102,23 @@ fn run_search(cfg: &SearchConfig, out_dir: &Path, settings: &RunSettings) -> Res
         if records.len() >= max_proposals {
             bail!("{} proposals without filling the budget: the constraints reject almost everything", records.len());
         }
-        let genome = strategy.propose(&space, &mut rng);
-        let hash = genome.content_hash();
+        let candidate = strategy.propose(&candidates, &mut rng);
+        let hash = candidate.genome.content_hash();
         let record = match replay.pop_front() {
-            Some(r) if r.hash == hash && r.seq == records.len() => r,
+            Some(r) if r.hash == hash && r.precision == candidate.precision && r.seq == records.len() => r,
             Some(r) => bail!(
-                "journal record {} is candidate {} but this run proposes {hash}: the run directory does not match its config",
+                "journal record {} is candidate {} ({}) but this run proposes {candidate}: the run directory does not match its config",
                 r.seq,
-                r.hash
+                r.hash,
+                r.precision
             ),
             None => {
-                let r = loop_state.evaluate(records.len(), genome.clone())?;
+                let r = loop_state.evaluate(records.len(), candidate.clone())?;
                 journal.append(&r)?;
                 r
             }
         };
-        strategy.observe(&genome, record.feasible.then_some(record.objectives.as_deref()).flatten());
+        strategy.observe(&candidate, record.feasible.then_some(record.objectives.as_deref()).flatten());
         if record.status != CandidateStatus::Rejected {
             bar.inc(1);
         }
@@ -167,11 +171,12 @@ struct Loop<'a> {
 impl Loop<'_> {
     /// Runs one new candidate through the pipeline. Errors of the candidate itself become a
     /// `Failed` record; only errors of the run (journal, cache, disk) are returned.
-    fn evaluate(&mut self, seq: usize, genome: Genome) -> Result<CandidateRecord> {
+    fn evaluate(&mut self, seq: usize, candidate: Candidate) -> Result<CandidateRecord> {
         let mut record = CandidateRecord {
             seq,
-            hash: genome.content_hash(),
-            genome,
+            hash: candidate.genome.content_hash(),
+            genome: candidate.genome,
+            precision: candidate.precision,
             status: CandidateStatus::Failed,
             feasible: false,
             macs: 0,
@@ -211,18 +216,22 @@ impl Loop<'_> {
             record.error = Some(violation);
             return Ok(());
         }
-        let emitted = emit_genome(&record.genome, self.cfg.weight_seed, BatchNormInit::Seeded)?;
-        let sha = hex_sha256(&emitted.onnx);
+        let bn = if record.precision.is_f32() { BatchNormInit::Seeded } else { BatchNormInit::Calibrated };
+        let emitted = emit_genome(&record.genome, self.cfg.weight_seed, bn)?;
+        let deployed = quantize_for_target(&emitted.onnx, record.precision, &self.latency.target_name())
+            .with_context(|| format!("quantizing to {}", record.precision))?;
+        let sha = hex_sha256(&deployed);
         record.model_sha256 = Some(sha.clone());
         record.times.build_emit_ms = ms_since(t0);
 
-        let key = CacheKey { model_sha256: sha, target: self.latency.target_name(), precision: "f32".into() };
+        let key =
+            CacheKey { model_sha256: sha, target: self.latency.target_name(), precision: record.precision.to_string() };
         let latency = match self.cache.get(&key) {
             Some(l) => l.clone(),
             None => {
                 let model = if self.latency.needs_model() {
                     let t = Instant::now();
-                    let m = CompiledModel::from_onnx_bytes(&emitted.onnx, &record.hash, &RunOptions::default())
+                    let m = CompiledModel::from_onnx_bytes(&deployed, &record.hash, &RunOptions::default())
                         .context("compiling with tract")?;
                     record.times.compile_ms = ms_since(t);
                     Some(m)

@@ -3,8 +3,8 @@
 
 use std::collections::VecDeque;
 
+use crate::search::candidate::{Candidate, CandidateSpace};
 use edgenas_compiler::rng::SeededRng;
-use edgenas_compiler::space::{Genome, SearchSpace};
 
 use super::proposed::Proposed;
 use super::Strategy;
@@ -21,12 +21,12 @@ use super::Strategy;
 ///   NaN fitness) are dropped: they never enter the population, so they neither take a slot
 ///   nor age a feasible member out.
 ///
-/// Genomes already proposed are re-drawn (see [`super::DUPLICATE_RETRIES`]).
+/// Candidates already proposed are re-drawn (see [`super::DUPLICATE_RETRIES`]).
 #[derive(Debug)]
 pub struct RegularizedEvolution {
     population: usize,
     sample_size: usize,
-    members: VecDeque<(Genome, f64)>,
+    members: VecDeque<(Candidate, f64)>,
     proposals: usize,
     proposed: Proposed,
 }
@@ -44,11 +44,11 @@ impl RegularizedEvolution {
     }
 
     /// The current population with its fitness, oldest first.
-    pub fn members(&self) -> impl ExactSizeIterator<Item = (&Genome, f64)> + '_ {
+    pub fn members(&self) -> impl ExactSizeIterator<Item = (&Candidate, f64)> + '_ {
         self.members.iter().map(|(g, f)| (g, *f))
     }
 
-    fn tournament(&self, rng: &mut SeededRng) -> Genome {
+    fn tournament(&self, rng: &mut SeededRng) -> Candidate {
         let mut best = &self.members[rng.below(self.members.len())];
         for _ in 1..self.sample_size {
             let candidate = &self.members[rng.below(self.members.len())];
@@ -65,7 +65,7 @@ impl Strategy for RegularizedEvolution {
         "evolution"
     }
 
-    fn propose(&mut self, space: &SearchSpace, rng: &mut SeededRng) -> Genome {
+    fn propose(&mut self, space: &CandidateSpace<'_>, rng: &mut SeededRng) -> Candidate {
         let warm_up = self.proposals < self.population || self.members.is_empty();
         self.proposals += 1;
         if warm_up {
@@ -75,7 +75,7 @@ impl Strategy for RegularizedEvolution {
         self.proposed.fresh(|| space.mutate(&parent, rng).unwrap_or_else(|_| space.sample(rng)))
     }
 
-    fn observe(&mut self, genome: &Genome, objectives: Option<&[f64]>) {
+    fn observe(&mut self, genome: &Candidate, objectives: Option<&[f64]>) {
         let Some(&fitness) = objectives.and_then(|o| o.first()) else { return };
         if fitness.is_nan() {
             return;

@@ -15,8 +15,8 @@ pub use random::RandomSearch;
 use std::fmt;
 use std::str::FromStr;
 
+use super::candidate::{Candidate, CandidateSpace};
 use edgenas_compiler::rng::SeededRng;
-use edgenas_compiler::space::{Genome, SearchSpace};
 
 /// Which strategy; parsed from the CLI and configs (`random`, `evolution`, `nsga2`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -31,11 +31,11 @@ pub enum StrategyKind {
 /// stream and on the observations it was given, so replaying a journal reproduces it.
 pub trait Strategy {
     fn name(&self) -> &'static str;
-    /// The next genome to evaluate.
-    fn propose(&mut self, space: &SearchSpace, rng: &mut SeededRng) -> Genome;
-    /// The outcome of a genome this strategy proposed: `Some(objectives)` (minimized) when it
+    /// The next candidate to evaluate.
+    fn propose(&mut self, space: &CandidateSpace<'_>, rng: &mut SeededRng) -> Candidate;
+    /// The outcome of a candidate this strategy proposed: `Some(objectives)` (minimized) when it
     /// was evaluated and satisfies every constraint, `None` when it failed or violated one.
-    fn observe(&mut self, genome: &Genome, objectives: Option<&[f64]>);
+    fn observe(&mut self, candidate: &Candidate, objectives: Option<&[f64]>);
 }
 
 impl StrategyKind {

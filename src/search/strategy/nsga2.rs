@@ -3,8 +3,8 @@
 
 use std::cmp::Ordering;
 
+use crate::search::candidate::{Candidate, CandidateSpace};
 use edgenas_compiler::rng::SeededRng;
-use edgenas_compiler::space::{Genome, SearchSpace};
 
 use super::proposed::Proposed;
 use super::Strategy;
@@ -23,7 +23,7 @@ use crate::search::pareto::{crowding_distance, non_dominated_sort};
 ///   (The first generation has no parents, so its `population` random members all survive.)
 ///
 /// Failed or infeasible genomes (`None`, or a NaN objective) rank behind every feasible one.
-/// Genomes already proposed are re-drawn (see [`super::DUPLICATE_RETRIES`]).
+/// Candidates already proposed are re-drawn (see [`super::DUPLICATE_RETRIES`]).
 #[derive(Debug)]
 pub struct Nsga2 {
     population: usize,
@@ -35,7 +35,7 @@ pub struct Nsga2 {
 
 #[derive(Debug, Clone)]
 struct Member {
-    genome: Genome,
+    genome: Candidate,
     objectives: Option<Vec<f64>>,
 }
 
@@ -52,11 +52,11 @@ impl Nsga2 {
     }
 
     /// The current parent population, best first (rank, then crowding distance).
-    pub fn parents(&self) -> impl ExactSizeIterator<Item = &Genome> + '_ {
+    pub fn parents(&self) -> impl ExactSizeIterator<Item = &Candidate> + '_ {
         self.parents.iter().map(|m| &m.genome)
     }
 
-    fn tournament(&self, rng: &mut SeededRng) -> Genome {
+    fn tournament(&self, rng: &mut SeededRng) -> Candidate {
         let a = rng.below(self.parents.len());
         let b = rng.below(self.parents.len());
         let winner = if crowded_order(self.ranking[b], self.ranking[a]) == Ordering::Less { b } else { a };
@@ -69,7 +69,7 @@ impl Strategy for Nsga2 {
         "nsga2"
     }
 
-    fn propose(&mut self, space: &SearchSpace, rng: &mut SeededRng) -> Genome {
+    fn propose(&mut self, space: &CandidateSpace<'_>, rng: &mut SeededRng) -> Candidate {
         if self.parents.is_empty() {
             return self.proposed.fresh(|| space.sample(rng));
         }
@@ -77,7 +77,7 @@ impl Strategy for Nsga2 {
         self.proposed.fresh(|| space.mutate(&parent, rng).unwrap_or_else(|_| space.sample(rng)))
     }
 
-    fn observe(&mut self, genome: &Genome, objectives: Option<&[f64]>) {
+    fn observe(&mut self, genome: &Candidate, objectives: Option<&[f64]>) {
         let objectives = objectives.filter(|o| !o.iter().any(|v| v.is_nan())).map(<[f64]>::to_vec);
         self.offspring.push(Member { genome: genome.clone(), objectives });
         if self.offspring.len() < self.population {

@@ -1,7 +1,7 @@
 //! Uniform random search.
 
+use crate::search::candidate::{Candidate, CandidateSpace};
 use edgenas_compiler::rng::SeededRng;
-use edgenas_compiler::space::{Genome, SearchSpace};
 
 use super::proposed::Proposed;
 use super::Strategy;
@@ -24,9 +24,9 @@ impl Strategy for RandomSearch {
         "random"
     }
 
-    fn propose(&mut self, space: &SearchSpace, rng: &mut SeededRng) -> Genome {
+    fn propose(&mut self, space: &CandidateSpace<'_>, rng: &mut SeededRng) -> Candidate {
         self.proposed.fresh(|| space.sample(rng))
     }
 
-    fn observe(&mut self, _genome: &Genome, _objectives: Option<&[f64]>) {}
+    fn observe(&mut self, _genome: &Candidate, _objectives: Option<&[f64]>) {}
 }
