@@ -7,10 +7,10 @@
 //! - `RUNNER bench MODEL [--input IN.npy] --warmup W --repeat N --json` runs W unmeasured
 //!   and N measured single inferences and prints, as its last stdout line, the
 //!   [`LatencyStats`] JSON of the wall-clock samples (unit `ms`).
-//! - Each inference (warm-up ones included) is bracketed by calls to the exported,
-//!   never-inlined functions `edgenas_inference_begin` and `edgenas_inference_end` (each
-//!   does a volatile write, so no optimizer removes them): an emulator counts the
-//!   instructions executed between them, one window per inference, and keeps the last N.
+//! - Each measured inference is bracketed by calls to the exported, never-inlined functions
+//!   `edgenas_inference_begin` and `edgenas_inference_end` (each does a volatile write, so
+//!   no optimizer removes them): an emulator counts the instructions executed between them,
+//!   one sample per inference.
 
 use std::path::PathBuf;
 
