@@ -9,14 +9,12 @@
 mod backend;
 mod check;
 mod descriptor;
-mod device;
 mod error;
 mod process;
 
 pub use backend::{LocalBackend, MeasureBackend, MeasureError};
 pub use check::{check_toolchain, check_toolchains, Requirement, ToolCheck, ToolchainReport};
 pub use descriptor::{Target, TargetKind};
-pub use device::{DeviceArtifact, DeviceBackend, BEGIN_MARKER, END_MARKER};
 pub use edgenas_runtime::{BenchConfig, LatencyStats, LatencyUnit};
 pub use error::TargetError;
 pub use process::{run_command, CommandOutcome, ProcessError};
