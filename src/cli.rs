@@ -39,6 +39,9 @@ pub enum Command {
     /// Target devices: list the built-in descriptors with their limits, or check which
     /// cross toolchains are installed.
     Targets(TargetsArgs),
+    /// Deployable bundle for a target: the model as NNEF (or ONNX), the runner built for the
+    /// target, manifest.json and run.sh.
+    Compile(CompileArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -212,7 +215,10 @@ pub struct SearchArgs {
     pub max_macs: Option<u64>,
     #[arg(long)]
     pub max_peak_activation_bytes: Option<u64>,
-    /// Latency source: host, or nb201-table:<device> (published NB201 latencies).
+    /// Latency source: host (wall clock, tract), nb201-table:<device> (published NB201
+    /// latencies), or a cross target (`edgenas targets`: a built-in name or a descriptor
+    /// file), measured by its runner under QEMU (instruction counts) or via its remote
+    /// commands (wall clock on the device).
     #[arg(long)]
     pub target: Option<String>,
     /// NB201 accuracy column for the nb201-table evaluator: cifar10, cifar100, imagenet16.
@@ -310,4 +316,23 @@ pub struct TargetsArgs {
     pub target: Option<String>,
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompileArgs {
+    /// The ONNX model to deploy (single input, concrete shape).
+    #[arg(value_name = "M.onnx")]
+    pub model: PathBuf,
+    /// Target device: a built-in name or the path of a target TOML file.
+    #[arg(long, value_name = "NAME|FILE")]
+    pub target: String,
+    /// The bundle directory to create.
+    #[arg(long, value_name = "BUNDLE")]
+    pub out: PathBuf,
+    /// Runner build profile: `release`, or `small` (opt-level s, fat LTO, panic = abort).
+    #[arg(long, default_value = "release", value_parser = ["release", "small"])]
+    pub profile: String,
+    /// Replace BUNDLE if it already exists.
+    #[arg(long)]
+    pub force: bool,
 }

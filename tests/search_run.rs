@@ -328,3 +328,56 @@ fn precision_is_a_search_dimension_measured_as_compiled() {
     ]);
     assert!(!table.status.success() && stderr(&table).contains("f32 latencies"), "{}", stderr(&table));
 }
+
+#[test]
+fn search_on_aarch64_counts_instructions_in_the_loop() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    search(&[
+        "--space",
+        "nb201",
+        "--evaluator",
+        "nb201-table",
+        "--strategy",
+        "random",
+        "--budget",
+        "3",
+        "--seed",
+        "4",
+        "--target",
+        "aarch64-linux",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let records: Vec<serde_json::Value> = std::fs::read_to_string(out.join("journal.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 3);
+    for r in &records {
+        assert_eq!(r["status"], "evaluated", "{r}");
+        let l = &r["latency"];
+        assert_eq!(l["unit"], "instructions", "{r}");
+        // Exact counts: the few repeats of one model differ by at most a few dozen
+        // instructions (first-inference effects), out of millions.
+        assert!(l["median"].as_f64().unwrap() > 1e6, "{r}");
+        assert!(l["relative_spread"].as_f64().unwrap() < 1e-4, "{r}");
+    }
+    for row in csv_rows(&out.join("pareto.csv")) {
+        assert_eq!(row[5], "instructions", "{row:?}");
+    }
+    let bad = edgenas(&[
+        "search",
+        "--quiet",
+        "--target",
+        "aarch64-linux",
+        "--max-latency-ms",
+        "5",
+        "--budget",
+        "2",
+        "--out",
+        dir.path().join("bad").to_str().unwrap(),
+    ]);
+    assert!(!bad.status.success() && stderr(&bad).contains("counts instructions"), "{}", stderr(&bad));
+}

@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use tract_onnx::tract_core::tract_linalg::multithread::{multithread_tract_scope, Executor};
+use tract_nnef::tract_core::tract_linalg::multithread::{multithread_tract_scope, Executor};
 
 use crate::{CompiledModel, RuntimeError};
 

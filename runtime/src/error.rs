@@ -23,6 +23,11 @@ pub enum RuntimeError {
     #[error("failed to load model {path}: {reason}")]
     Load { path: String, reason: String },
 
+    /// tract cannot write the model as NNEF (an operator without an NNEF serializer, such as
+    /// QuantizeLinear); `0` carries tract's explanation.
+    #[error("cannot save the model as NNEF: {0}")]
+    NnefSave(String),
+
     /// The input tensor's shape is not the one the model was compiled for.
     #[error("input shape {got:?} does not match the model's input {expected:?}")]
     InputShape { expected: Vec<usize>, got: Vec<usize> },

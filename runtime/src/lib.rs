@@ -1,12 +1,21 @@
-//! Device side of edgenas: load an ONNX model with tract, optimize it for one input shape, run
-//! it on `.npy` tensors and measure its latency.
+//! Device side of edgenas: load a model with tract (ONNX, or NNEF as saved by
+//! [`save_nnef`]), optimize it for one input shape, run it on `.npy` tensors and measure its
+//! latency.
+//!
+//! Features: `onnx` (default) loads `.onnx` files and saves NNEF; without it the crate
+//! loads NNEF only, as a device runner does. `nnef-onnx-ops` (implied by `onnx`) adds the
+//! NNEF registry of ONNX-only operators.
 
 mod bench;
 mod error;
 mod model;
+mod nnef;
 mod npy;
 
 pub use bench::{benchmark, BenchConfig, LatencyStats, LatencyUnit};
 pub use error::RuntimeError;
-pub use model::{CompiledModel, LoadTimings, RunOptions, Runner};
+pub use model::{CompiledModel, LoadTimings, RunOptions, Runner, TensorFact};
+#[cfg(feature = "onnx")]
+pub use nnef::save_nnef;
+pub use nnef::{nnef_registries, ONNX_OPS_REGISTRY};
 pub use npy::{encode_npy_f32, parse_npy_f32, read_npy_f32, write_npy_f32, TensorF32};

@@ -1,16 +1,21 @@
-//! An ONNX model loaded, typed, optimized and planned by tract, ready to run.
+//! A model (ONNX, or NNEF: see [`crate::nnef`]) loaded, typed, optimized and planned by
+//! tract, ready to run.
 
 use std::any::Any;
-use std::panic::{catch_unwind, AssertUnwindSafe};
+#[cfg(feature = "onnx")]
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tract_onnx::prelude::{
-    tvec, Datum, DatumType, Framework, InferenceFact, InferenceModelExt, IntoRunnable, IntoTValue, TValue, Tensor,
-    TractError, TypedRunnableModel, TypedSimpleState,
+use tract_nnef::tract_core::prelude::{
+    tvec, DatumType, IntoRunnable, IntoTValue, TValue, Tensor, TractError, TypedModel, TypedRunnableModel,
+    TypedSimpleState,
 };
+#[cfg(feature = "onnx")]
+use tract_onnx::prelude::{Datum, Framework, InferenceFact, InferenceModelExt};
+#[cfg(feature = "onnx")]
 use tract_onnx::tract_hir::infer::Factoid;
+#[cfg(feature = "onnx")]
 use tract_onnx::tract_hir::internal::DimLike;
 
 use crate::{RuntimeError, TensorF32};
@@ -35,10 +40,22 @@ impl Default for RunOptions {
 /// Wall time spent loading a model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct LoadTimings {
-    /// Decoding the protobuf and translating it to a tract inference model.
+    /// Decoding the file and translating it to a tract model (ONNX: the protobuf to an
+    /// inference model; NNEF: the archive to a typed model).
     pub parse: Duration,
     /// Typing, optimizing (or decluttering) and planning: `into_optimized` + `into_runnable`.
     pub optimize: Duration,
+}
+
+/// Name, shape and element type of one model input or output, as tract types it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TensorFact {
+    /// The tensor's name in the model (for NNEF, the name the NNEF writer gave it).
+    pub name: String,
+    /// Concrete dimensions; `None` when they depend on the input values.
+    pub shape: Option<Vec<usize>>,
+    /// tract's name of the element type: `F32`, `F16`, `U8`, `I8`, `I32`, ...
+    pub datum_type: String,
 }
 
 /// A model with exactly one input, compiled by tract for one concrete input shape.
@@ -51,14 +68,19 @@ pub struct CompiledModel {
     input_shape: Vec<usize>,
     input_type: DatumType,
     output_shapes: Vec<Option<Vec<usize>>>,
+    input_facts: Vec<TensorFact>,
+    output_facts: Vec<TensorFact>,
     timings: LoadTimings,
 }
 
 impl CompiledModel {
-    /// Loads the ONNX model in `path`. Tensors stored as external data are looked up next to it.
+    /// Loads the ONNX model in `path`.
+    ///
+    /// Needs the `onnx` feature. Tensors stored as external data are looked up next to it.
     ///
     /// Fails with [`RuntimeError::Io`] if the file cannot be read, otherwise as
     /// [`CompiledModel::from_onnx_bytes`].
+    #[cfg(feature = "onnx")]
     pub fn from_onnx_path(path: &Path, opts: &RunOptions) -> Result<Self, RuntimeError> {
         let bytes = std::fs::read(path).map_err(|source| RuntimeError::Io { path: path.to_path_buf(), source })?;
         let dir = path.parent().and_then(Path::to_str).filter(|d| !d.is_empty());
@@ -72,54 +94,31 @@ impl CompiledModel {
     /// when that input's shape is not fully known and `opts.input_shape` does not give it. The
     /// error carries tract's whole explanation. tract panicking on a malformed model is
     /// reported the same way.
+    #[cfg(feature = "onnx")]
     pub fn from_onnx_bytes(bytes: &[u8], label: &str, opts: &RunOptions) -> Result<Self, RuntimeError> {
         Self::load(bytes, label, None, opts)
     }
 
+    #[cfg(feature = "onnx")]
     fn load(bytes: &[u8], label: &str, model_dir: Option<&str>, opts: &RunOptions) -> Result<Self, RuntimeError> {
-        let load_error = |reason: String| RuntimeError::Load { path: label.to_string(), reason };
-        catch_unwind(AssertUnwindSafe(|| Self::load_unguarded(bytes, model_dir, opts)))
-            .unwrap_or_else(|panic| Err(format!("tract panicked: {}", panic_message(&*panic))))
-            .map_err(load_error)
+        guarded(label, || {
+            let (typed, parse, optimize) = onnx_to_typed(bytes, model_dir, opts)?;
+            Self::from_typed(typed, parse, optimize)
+        })
     }
 
-    fn load_unguarded(bytes: &[u8], model_dir: Option<&str>, opts: &RunOptions) -> Result<Self, String> {
+    /// Plans `typed` (already optimized or decluttered) and records its facts; `parse` and
+    /// `optimize` are the load time spent so far, planning counts as optimizing.
+    pub(crate) fn from_typed(typed: TypedModel, parse: Duration, optimize: Duration) -> Result<Self, String> {
         let start = Instant::now();
-        let onnx = tract_onnx::onnx();
-        let proto = onnx.proto_model_for_read(&mut &*bytes).map_err(tract("not a valid ONNX protobuf"))?;
-        let parsed = onnx.parse(&proto, model_dir).map_err(tract("translating the ONNX graph"))?;
-        if !parsed.unresolved_inputs.is_empty() {
-            return Err(format!("unresolved graph inputs {:?}", parsed.unresolved_inputs));
-        }
-        let mut model = parsed.model;
-        let inputs = model.input_outlets().map_err(tract("reading inputs"))?.to_vec();
-        let [input] = inputs.as_slice() else {
-            return Err(format!("the model has {} inputs, only single-input models are supported", inputs.len()));
-        };
-        let input_name = model.node(input.node).name.clone();
-        let declared = model.input_fact(0).map_err(tract("reading the input fact"))?.clone();
-        let input_type = declared.datum_type.concretize().unwrap_or(f32::datum_type());
-        let fact = match &opts.input_shape {
-            Some(shape) => InferenceFact::dt_shape(input_type, shape.clone()),
-            None => {
-                concrete_shape(&declared)
-                    .map_err(|why| format!("input '{input_name}' {why}: give its shape with `input_shape`"))?;
-                declared.with_datum_type(input_type)
-            }
-        };
-        model.set_input_fact(0, fact).map_err(tract("setting the input fact"))?;
-        let parse = start.elapsed();
-
-        let start = Instant::now();
-        let typed = if opts.optimize {
-            model.into_optimized().map_err(tract("optimizing"))?
-        } else {
-            model.into_typed().and_then(|m| m.into_decluttered()).map_err(tract("typing and decluttering"))?
-        };
         let plan = typed.into_runnable().map_err(tract("planning"))?;
-        let optimize = start.elapsed();
+        let optimize = optimize + start.elapsed();
 
         let typed = plan.model();
+        let [input] = typed.inputs.as_slice() else {
+            return Err(format!("the model has {} inputs, only single-input models are supported", typed.inputs.len()));
+        };
+        let input_name = typed.node(input.node).name.clone();
         let input_fact = typed.input_fact(0).map_err(tract("reading the typed input"))?;
         let input_shape = input_fact
             .shape
@@ -127,13 +126,38 @@ impl CompiledModel {
             .ok_or_else(|| format!("input '{input_name}' has shape {:?} after typing", input_fact.shape))?
             .to_vec();
         let input_type = input_fact.datum_type;
-        let output_shapes = (0..typed.outputs.len())
-            .map(|ix| {
-                let fact = typed.output_fact(ix).map_err(tract("reading an output fact"))?;
-                Ok(fact.shape.as_concrete().map(<[usize]>::to_vec))
-            })
-            .collect::<Result<_, String>>()?;
-        Ok(CompiledModel { plan, input_shape, input_type, output_shapes, timings: LoadTimings { parse, optimize } })
+        let fact_of = |outlet, fact: &tract_nnef::tract_core::prelude::TypedFact| TensorFact {
+            name: typed.outlet_label(outlet).unwrap_or(&typed.node(outlet.node).name).to_string(),
+            shape: fact.shape.as_concrete().map(<[usize]>::to_vec),
+            datum_type: format!("{:?}", fact.datum_type),
+        };
+        let input_facts = vec![fact_of(*input, input_fact)];
+        let output_facts = typed
+            .outputs
+            .iter()
+            .enumerate()
+            .map(|(ix, &outlet)| Ok(fact_of(outlet, typed.output_fact(ix).map_err(tract("reading an output fact"))?)))
+            .collect::<Result<Vec<_>, String>>()?;
+        let output_shapes = output_facts.iter().map(|f| f.shape.clone()).collect();
+        Ok(CompiledModel {
+            plan,
+            input_shape,
+            input_type,
+            output_shapes,
+            input_facts,
+            output_facts,
+            timings: LoadTimings { parse, optimize },
+        })
+    }
+
+    /// The model's input (one), as tract typed it.
+    pub fn input_facts(&self) -> &[TensorFact] {
+        &self.input_facts
+    }
+
+    /// The model's outputs, in order, as tract typed them.
+    pub fn output_facts(&self) -> &[TensorFact] {
+        &self.output_facts
     }
 
     /// The input shape the model was compiled for; [`CompiledModel::run`] accepts only it.
@@ -209,6 +233,8 @@ impl std::fmt::Debug for CompiledModel {
             .field("input_shape", &self.input_shape)
             .field("input_type", &self.input_type)
             .field("output_shapes", &self.output_shapes)
+            .field("inputs", &self.input_facts)
+            .field("outputs", &self.output_facts)
             .field("timings", &self.timings)
             .finish()
     }
@@ -225,6 +251,13 @@ impl Runner {
     /// Runs one inference on the prepared input and discards the outputs.
     pub fn run_once(&mut self) -> Result<(), RuntimeError> {
         self.state.run(tvec![self.input.clone()]).map(drop).map_err(run_error)
+    }
+
+    /// Runs one inference on the prepared input and returns every output as `f32`, as
+    /// [`CompiledModel::run`] does.
+    pub fn run(&mut self) -> Result<Vec<TensorF32>, RuntimeError> {
+        let outputs = self.state.run(tvec![self.input.clone()]).map_err(run_error)?;
+        outputs.into_iter().map(to_tensor_f32).collect()
     }
 }
 
@@ -246,6 +279,7 @@ fn to_tensor_f32(value: TValue) -> Result<TensorF32, RuntimeError> {
 }
 
 /// The concrete dimensions of `fact`, or why there are none.
+#[cfg(feature = "onnx")]
 fn concrete_shape(fact: &InferenceFact) -> Result<Vec<usize>, String> {
     if fact.shape.is_open() {
         return Err("has an unknown rank".to_string());
@@ -260,7 +294,57 @@ fn concrete_shape(fact: &InferenceFact) -> Result<Vec<usize>, String> {
         .collect()
 }
 
-fn tract(stage: &'static str) -> impl Fn(TractError) -> String {
+/// Parses ONNX `bytes`, fixes the input fact and types the model, optimized or only
+/// decluttered per `opts`; returns it with the parse and optimize times.
+#[cfg(feature = "onnx")]
+pub(crate) fn onnx_to_typed(
+    bytes: &[u8],
+    model_dir: Option<&str>,
+    opts: &RunOptions,
+) -> Result<(TypedModel, Duration, Duration), String> {
+    let start = Instant::now();
+    let onnx = tract_onnx::onnx();
+    let proto = onnx.proto_model_for_read(&mut &*bytes).map_err(tract("not a valid ONNX protobuf"))?;
+    let parsed = onnx.parse(&proto, model_dir).map_err(tract("translating the ONNX graph"))?;
+    if !parsed.unresolved_inputs.is_empty() {
+        return Err(format!("unresolved graph inputs {:?}", parsed.unresolved_inputs));
+    }
+    let mut model = parsed.model;
+    let inputs = model.input_outlets().map_err(tract("reading inputs"))?.to_vec();
+    let [input] = inputs.as_slice() else {
+        return Err(format!("the model has {} inputs, only single-input models are supported", inputs.len()));
+    };
+    let input_name = model.node(input.node).name.clone();
+    let declared = model.input_fact(0).map_err(tract("reading the input fact"))?.clone();
+    let input_type = declared.datum_type.concretize().unwrap_or(f32::datum_type());
+    let fact = match &opts.input_shape {
+        Some(shape) => InferenceFact::dt_shape(input_type, shape.clone()),
+        None => {
+            concrete_shape(&declared)
+                .map_err(|why| format!("input '{input_name}' {why}: give its shape with `input_shape`"))?;
+            declared.with_datum_type(input_type)
+        }
+    };
+    model.set_input_fact(0, fact).map_err(tract("setting the input fact"))?;
+    let parse = start.elapsed();
+
+    let start = Instant::now();
+    let typed = if opts.optimize {
+        model.into_optimized().map_err(tract("optimizing"))?
+    } else {
+        model.into_typed().and_then(|m| m.into_decluttered()).map_err(tract("typing and decluttering"))?
+    };
+    Ok((typed, parse, start.elapsed()))
+}
+
+/// Runs `load`, turning its error or a tract panic into [`RuntimeError::Load`] for `label`.
+pub(crate) fn guarded<T>(label: &str, load: impl FnOnce() -> Result<T, String>) -> Result<T, RuntimeError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(load))
+        .unwrap_or_else(|panic| Err(format!("tract panicked: {}", panic_message(&*panic))))
+        .map_err(|reason| RuntimeError::Load { path: label.to_string(), reason })
+}
+
+pub(crate) fn tract(stage: &'static str) -> impl Fn(TractError) -> String {
     move |e| format!("{stage}: {e:#}")
 }
 

@@ -1,6 +1,8 @@
 use std::time::Duration;
 
-use edgenas_runtime::{benchmark, BenchConfig, CompiledModel, LatencyUnit, RunOptions, RuntimeError, TensorF32};
+use edgenas_runtime::{
+    benchmark, nnef_registries, save_nnef, BenchConfig, CompiledModel, LatencyUnit, RunOptions, RuntimeError, TensorF32,
+};
 use prost::Message;
 use tract_onnx::pb::tensor_shape_proto::{dimension, Dimension};
 use tract_onnx::pb::{
@@ -9,6 +11,7 @@ use tract_onnx::pb::{
 };
 
 const FLOAT: i32 = 1;
+const UINT8: i32 = 2;
 const DOUBLE: i32 = 11;
 
 #[derive(Clone, Copy)]
@@ -240,4 +243,76 @@ fn benchmark_runs_multithreaded() {
         CompiledModel::from_onnx_bytes(&three_output_model(Dim::Fixed(1)), "tiny", &RunOptions::default()).unwrap();
     let cfg = BenchConfig { threads: 2, min_runs: 5, max_runs: 20, ..BenchConfig::default() };
     assert!(benchmark(&model, &cfg).unwrap().n >= 5);
+}
+
+#[test]
+fn nnef_round_trip_is_bit_exact_and_deterministic() {
+    let onnx = three_output_model(Dim::Fixed(1));
+    let nnef = save_nnef(&onnx, None).unwrap();
+    assert_eq!(nnef[..2], [0x1f, 0x8b], "gzip");
+    assert_eq!(save_nnef(&onnx, None).unwrap(), nnef, "same model, same bytes");
+    assert_eq!(nnef_registries(&nnef).unwrap(), ["tract_core"]);
+
+    let reference = CompiledModel::from_onnx_bytes(&onnx, "tiny", &RunOptions::default()).unwrap();
+    let x = input(&[1, 4], &[-1.5, 0.25, 2.5, -3.5]);
+    for optimize in [true, false] {
+        let opts = RunOptions { optimize, ..RunOptions::default() };
+        let reloaded = CompiledModel::from_nnef_bytes(&nnef, "tiny.nnef.tgz", &opts).unwrap();
+        assert_eq!(reloaded.input_shape(), &[1, 4]);
+        assert_eq!(reloaded.run(&x).unwrap(), reference.run(&x).unwrap(), "optimize: {optimize}");
+        assert_eq!(reloaded.input_facts(), reference.input_facts());
+        let types: Vec<&str> = reloaded.output_facts().iter().map(|f| f.datum_type.as_str()).collect();
+        assert_eq!(types, ["F32", "F32", "F64"]);
+    }
+    let names: Vec<&str> = reference.output_facts().iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names, ["relu", "sum", "wide"]);
+
+    let path = std::env::temp_dir().join(format!("edgenas-model-{}.nnef.tgz", std::process::id()));
+    std::fs::write(&path, &nnef).unwrap();
+    let from_file = CompiledModel::from_nnef_path(&path, &RunOptions::default());
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(from_file.unwrap().run(&x).unwrap(), reference.run(&x).unwrap());
+}
+
+#[test]
+fn nnef_fixes_the_input_shape_given_at_save_time() {
+    let onnx = three_output_model(Dim::Named("batch"));
+    let err = save_nnef(&onnx, None).unwrap_err();
+    assert!(matches!(err, RuntimeError::Load { .. }) && err.to_string().contains("batch"), "{err}");
+    let nnef = save_nnef(&onnx, Some(&[2, 4])).unwrap();
+    let same = RunOptions { input_shape: Some(vec![2, 4]), ..RunOptions::default() };
+    assert_eq!(CompiledModel::from_nnef_bytes(&nnef, "b2", &same).unwrap().input_shape(), &[2, 4]);
+    let other = RunOptions { input_shape: Some(vec![3, 4]), ..RunOptions::default() };
+    let err = CompiledModel::from_nnef_bytes(&nnef, "b2", &other).unwrap_err();
+    assert!(err.to_string().contains("fixed to input shape"), "{err}");
+}
+
+#[test]
+fn unserializable_and_garbage_nnef_are_typed_errors() {
+    let scale = TensorProto {
+        name: "scale".to_string(),
+        data_type: FLOAT,
+        raw_data: 0.1f32.to_le_bytes().to_vec(),
+        ..Default::default()
+    };
+    let zero_point = TensorProto { name: "zp".to_string(), data_type: UINT8, raw_data: vec![0], ..Default::default() };
+    let qdq = model_bytes(
+        vec![node("QuantizeLinear", &["x", "scale", "zp"], "q"), node("DequantizeLinear", &["q", "scale", "zp"], "y")],
+        vec![scale, zero_point],
+        vec![value_info("x", FLOAT, &[Dim::Fixed(1), Dim::Fixed(4)])],
+        vec![output("y", FLOAT)],
+    );
+    CompiledModel::from_onnx_bytes(&qdq, "qdq", &RunOptions::default()).unwrap();
+    let err = save_nnef(&qdq, None).unwrap_err();
+    assert!(matches!(err, RuntimeError::NnefSave(_)), "{err}");
+    assert!(err.to_string().contains("Quantize"), "{err}");
+
+    for bytes in [&b""[..], b"\x1f\x8b not gzip at all", b"plain text, not a tar archive"] {
+        let err = CompiledModel::from_nnef_bytes(bytes, "junk", &RunOptions::default()).unwrap_err();
+        assert!(matches!(err, RuntimeError::Load { .. }) && err.to_string().contains("junk"), "{err}");
+        assert!(nnef_registries(bytes).is_err());
+    }
+    let missing = std::path::Path::new("/nonexistent/edgenas/model.nnef.tgz");
+    let err = CompiledModel::from_nnef_path(missing, &RunOptions::default()).unwrap_err();
+    assert!(matches!(err, RuntimeError::Io { .. }) && err.to_string().contains("model.nnef.tgz"), "{err}");
 }

@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_pipeline;
+mod compile;
 mod export;
 mod info;
 mod nb201_bench;
@@ -32,5 +33,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::ProxyCorr(args) => proxy_corr::proxy_corr(&args),
         Command::Quantize(args) => quantize::quantize(&args),
         Command::Targets(args) => targets::targets(&args),
+        Command::Compile(args) => compile::compile(&args),
     }
 }

@@ -1,13 +1,17 @@
 //! Where the latency objective comes from: a measurement backend of a target, or the
 //! published latency column of the NB201 table (deterministic, for NB201 genomes).
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use edgenas_compiler::space::nb201::Nb201Table;
 use edgenas_compiler::space::Genome;
-use edgenas_runtime::{BenchConfig, CompiledModel, LatencyStats, LatencyUnit};
-use edgenas_targets::{LocalBackend, MeasureBackend};
+use edgenas_runtime::{save_nnef, BenchConfig, CompiledModel, LatencyStats, LatencyUnit, RuntimeError};
+use edgenas_targets::{
+    build_runner_with, DeviceArtifact, DeviceBackend, LocalBackend, MeasureBackend, QemuUserBackend, RemoteBackend,
+    RunnerBuild, RunnerProfile, Target, TargetKind,
+};
 
 use super::config::LatencyConfig;
 
@@ -16,6 +20,20 @@ pub enum LatencySource {
     Host { backend: LocalBackend, bench: BenchConfig },
     /// `lat_ms_<device>` of the shipped NB201 table.
     Nb201Table { device: String },
+    /// A cross target: each candidate saved as NNEF and run by the target's runner (built
+    /// once, default features: the same build `edgenas compile` makes) under its emulator (instruction counts) or through its remote
+    /// commands (wall clock on the device).
+    Device(Box<DeviceSource>),
+}
+
+/// What [`LatencySource::Device`] holds: the target, its backend, the runner built once for
+/// it, and a scratch directory for the candidates' model files.
+pub struct DeviceSource {
+    target: Target,
+    backend: Box<dyn DeviceBackend>,
+    runner: PathBuf,
+    bench: BenchConfig,
+    scratch: tempfile::TempDir,
 }
 
 impl LatencySource {
@@ -35,7 +53,37 @@ impl LatencySource {
             }
             return Ok(LatencySource::Nb201Table { device: device.to_string() });
         }
-        bail!("unknown latency target `{}`: use `host` or `nb201-table:<device>`", cfg.target)
+        let target = Target::resolve(&cfg.target)
+            .with_context(|| format!("latency target `{}` (host, nb201-table:<device>, or a target)", cfg.target))?;
+        match target.kind {
+            TargetKind::Host => bail!("latency target `{}` is a host descriptor: use `host`", cfg.target),
+            TargetKind::Mcu => bail!("target `{}` is a microcontroller: its backend is not built yet", target.name),
+            TargetKind::LinuxCross => {}
+        }
+        let scratch = tempfile::tempdir().context("creating a scratch directory for device models")?;
+        let build = RunnerBuild::new(RunnerProfile::Release);
+        eprintln!("building the runner for {} (cached after the first build)", target.name);
+        let runner = build_runner_with(&target, &build, scratch.path())
+            .with_context(|| format!("building the runner for `{}`", target.name))?;
+        let backend: Box<dyn DeviceBackend> = if target.remote.is_some() {
+            Box::new(RemoteBackend::new(target.clone())?)
+        } else {
+            Box::new(QemuUserBackend::new(target.clone())?)
+        };
+        let bench = BenchConfig {
+            time_cap: Duration::from_millis(cfg.time_cap_ms),
+            spread_target: cfg.spread,
+            ..BenchConfig::default()
+        };
+        Ok(LatencySource::Device(Box::new(DeviceSource { target, backend, runner, bench, scratch })))
+    }
+
+    /// What the latency numbers count.
+    pub fn unit(&self) -> LatencyUnit {
+        match self {
+            LatencySource::Device(d) => d.target.unit,
+            _ => LatencyUnit::Ms,
+        }
     }
 
     /// Name used in the latency cache key and reports.
@@ -43,6 +91,7 @@ impl LatencySource {
         match self {
             LatencySource::Host { .. } => "host".into(),
             LatencySource::Nb201Table { device } => format!("nb201-table:{device}"),
+            LatencySource::Device(d) => d.target.name.clone(),
         }
     }
 
@@ -51,9 +100,11 @@ impl LatencySource {
         matches!(self, LatencySource::Host { .. })
     }
 
-    /// Latency of one candidate; `model` is required when [`Self::needs_model`].
-    pub fn measure(&self, genome: &Genome, model: Option<&CompiledModel>) -> Result<LatencyStats> {
+    /// Latency of one candidate whose deployed ONNX model is `onnx`; `model` (its tract
+    /// compilation) is required when [`Self::needs_model`].
+    pub fn measure(&self, genome: &Genome, onnx: &[u8], model: Option<&CompiledModel>) -> Result<LatencyStats> {
         match self {
+            LatencySource::Device(d) => d.measure(onnx),
             LatencySource::Host { backend, bench } => {
                 let model = model.context("host latency needs the compiled model")?;
                 Ok(backend.measure(model, bench)?)
@@ -78,5 +129,21 @@ impl LatencySource {
                 })
             }
         }
+    }
+}
+
+impl DeviceSource {
+    fn measure(&self, onnx: &[u8]) -> Result<LatencyStats> {
+        let nnef = save_nnef(onnx, None).map_err(|e| match e {
+            RuntimeError::NnefSave(why) => anyhow::anyhow!(
+                "the candidate cannot be saved as NNEF ({why}); device targets measure f32 and f16 candidates \
+                 (int8 graphs need the ONNX-capable runner, not wired into search yet)"
+            ),
+            e => anyhow::Error::new(e).context("saving the candidate as NNEF"),
+        })?;
+        let model = self.scratch.path().join("model.nnef.tgz");
+        std::fs::write(&model, nnef).with_context(|| format!("writing {}", model.display()))?;
+        let artifact = DeviceArtifact { runner: self.runner.clone(), model, input: None };
+        Ok(self.backend.measure(&artifact, &self.bench)?)
     }
 }

@@ -8,7 +8,7 @@ use anyhow::{bail, Context, Result};
 use edgenas_compiler::cost::CostReport;
 use edgenas_compiler::rng::SeededRng;
 use edgenas_compiler::space::SearchSpace;
-use edgenas_runtime::{CompiledModel, RunOptions};
+use edgenas_runtime::{CompiledModel, LatencyUnit, RunOptions};
 use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
 
@@ -74,6 +74,12 @@ pub fn resume_search(out_dir: &Path, settings: &RunSettings) -> Result<SearchSum
 fn run_search(cfg: &SearchConfig, out_dir: &Path, settings: &RunSettings) -> Result<SearchSummary> {
     let space = SearchSpace::resolve(&cfg.space).with_context(|| format!("loading search space `{}`", cfg.space))?;
     let latency = LatencySource::from_config(&cfg.latency)?;
+    if latency.unit() == LatencyUnit::Instructions && cfg.constraints.max_latency_ms.is_some() {
+        bail!(
+            "latency target `{}` counts instructions (an emulator), so max_latency_ms does not apply; drop it",
+            latency.target_name()
+        );
+    }
     let evaluator = make_evaluator(&cfg.evaluator)?;
     let mut strategy_settings = StrategySettings::defaults_for(cfg.strategy);
     if let Some(p) = cfg.population {
@@ -239,7 +245,7 @@ impl Loop<'_> {
                     None
                 };
                 let t = Instant::now();
-                let l = self.latency.measure(&record.genome, model.as_ref()).context("measuring latency")?;
+                let l = self.latency.measure(&record.genome, &deployed, model.as_ref()).context("measuring latency")?;
                 record.times.measure_ms = ms_since(t);
                 self.cache.insert(key, l.clone()).map_err(RunError::wrap)?;
                 l

@@ -8,6 +8,13 @@ use crate::Target;
 pub enum MeasureError {
     #[error("measuring on target `{target}`")]
     Runtime { target: String, source: RuntimeError },
+    /// A tool or the device could not be started or reached.
+    #[error("target `{target}`: {reason}")]
+    Unavailable { target: String, reason: String },
+    /// The runner or a device command ran but failed, hung or printed something unusable,
+    /// on every attempt.
+    #[error("target `{target}`: {reason} (after {attempts} attempt(s))")]
+    Failed { target: String, attempts: usize, reason: String },
 }
 
 /// Measures the latency of a compiled model on one target.

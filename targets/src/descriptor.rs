@@ -90,6 +90,10 @@ pub struct Target {
     /// rustup target to add for `triple`; `None`: the toolchain's own.
     #[serde(default)]
     pub rustup_target: Option<String>,
+    /// How the `remote` backend reaches the device (push, run, pull command templates);
+    /// `None`: not reachable remotely. See [`crate::RemoteCommands`].
+    #[serde(default)]
+    pub remote: Option<crate::RemoteCommands>,
 }
 
 impl Target {

@@ -1,0 +1,274 @@
+//! `edgenas-runner`: the program an edgenas bundle ships to the device. It loads one model
+//! (`.nnef.tgz`, or `.onnx` when built with the `onnx` feature) with tract and either runs
+//! it once or benchmarks it.
+//!
+//! Contract (relied on by the device backends of `edgenas-targets`, see its `device.rs`):
+//! - `edgenas-runner run MODEL --input IN.npy --output OUT.npy` writes the first output as
+//!   an f32 `.npy`.
+//! - `edgenas-runner bench MODEL [--input IN.npy] [--warmup W] [--repeat N] [--json]` runs W
+//!   unmeasured and N measured single inferences (defaults 5 and 50) on `IN.npy` or on a
+//!   fixed pseudo-random input; with `--json` the last stdout line is the `LatencyStats`
+//!   JSON of the wall-clock samples in ms.
+//! - Every inference is bracketed by calls to [`edgenas_inference_begin`] and
+//!   [`edgenas_inference_end`], so an emulator can count the instructions in between.
+//! - Any failure (missing file, bad `.npy`, wrong input shape, unloadable model, bad
+//!   arguments) prints `error: ...` on stderr and exits with status 1; a tract panic too.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use edgenas_runtime::{
+    read_npy_f32, write_npy_f32, BenchConfig, CompiledModel, LatencyStats, LatencyUnit, RunOptions, Runner,
+    RuntimeError,
+};
+
+const USAGE: &str = "usage:
+  edgenas-runner run MODEL --input IN.npy --output OUT.npy
+  edgenas-runner bench MODEL [--input IN.npy] [--warmup W] [--repeat N] [--json]
+MODEL is a .nnef.tgz (or .onnx, if this runner was built with the `onnx` feature).";
+
+const DEFAULT_WARMUP: usize = 5;
+const DEFAULT_REPEAT: usize = 50;
+
+static mut MARKER: u32 = 0;
+
+/// Called right before each inference. Exported and never inlined; the volatile write keeps
+/// optimizers (LTO included) from removing it or merging it with [`edgenas_inference_end`].
+#[no_mangle]
+#[inline(never)]
+pub extern "C" fn edgenas_inference_begin() {
+    // SAFETY: a single-threaded volatile store to a private static; nothing reads it.
+    unsafe { std::ptr::write_volatile(&raw mut MARKER, 1) }
+}
+
+/// Called right after each inference; see [`edgenas_inference_begin`].
+#[no_mangle]
+#[inline(never)]
+pub extern "C" fn edgenas_inference_end() {
+    // SAFETY: as in `edgenas_inference_begin`.
+    unsafe { std::ptr::write_volatile(&raw mut MARKER, 2) }
+}
+
+#[derive(Debug, PartialEq)]
+enum Command {
+    Run { model: PathBuf, input: PathBuf, output: PathBuf },
+    Bench { model: PathBuf, input: Option<PathBuf>, warmup: usize, repeat: usize, json: bool },
+    Help,
+    Version,
+}
+
+fn main() -> ExitCode {
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("error: internal error (tract panicked): {info}");
+        std::process::exit(1);
+    }));
+    let result = parse(std::env::args_os().skip(1)).and_then(execute);
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn execute(command: Command) -> Result<(), String> {
+    match command {
+        Command::Help => println!("{USAGE}"),
+        Command::Version => println!("edgenas-runner {}", env!("CARGO_PKG_VERSION")),
+        Command::Run { model, input, output } => {
+            let model = load(&model)?;
+            let mut runner = runner(&model, Some(&input))?;
+            edgenas_inference_begin();
+            let outputs = runner.run();
+            edgenas_inference_end();
+            let outputs = outputs.map_err(describe)?;
+            let first = outputs.first().ok_or("the model produced no output")?;
+            write_npy_f32(&output, first).map_err(|e| format!("writing the output: {}", describe(e)))?;
+            eprintln!("wrote {} with shape {:?}", output.display(), first.shape);
+        }
+        Command::Bench { model, input, warmup, repeat, json } => {
+            let model = load(&model)?;
+            let mut runner = runner(&model, input.as_deref())?;
+            let stats = bench(&mut runner, warmup, repeat)?;
+            if json {
+                println!("{}", serde_json::to_string(&stats).map_err(|e| e.to_string())?);
+            } else {
+                println!(
+                    "median {:.4} ms (p10 {:.4}, p90 {:.4}, min {:.4}) over {} runs after {} warm-up",
+                    stats.median, stats.p10, stats.p90, stats.min, stats.n, stats.warmup
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn load(path: &Path) -> Result<CompiledModel, String> {
+    let opts = RunOptions::default();
+    let is_onnx = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("onnx"));
+    let model = if is_onnx { load_onnx(path, &opts) } else { CompiledModel::from_nnef_path(path, &opts) };
+    model.map_err(describe)
+}
+
+#[cfg(feature = "onnx")]
+fn load_onnx(path: &Path, opts: &RunOptions) -> Result<CompiledModel, RuntimeError> {
+    CompiledModel::from_onnx_path(path, opts)
+}
+
+#[cfg(not(feature = "onnx"))]
+fn load_onnx(path: &Path, _: &RunOptions) -> Result<CompiledModel, RuntimeError> {
+    Err(RuntimeError::Load {
+        path: path.display().to_string(),
+        reason: "this runner was built without the `onnx` feature: it loads .nnef.tgz models only".to_string(),
+    })
+}
+
+fn runner(model: &CompiledModel, input: Option<&Path>) -> Result<Runner, String> {
+    let runner = match input {
+        Some(path) => {
+            let tensor = read_npy_f32(path).map_err(|e| format!("reading the input: {}", describe(e)))?;
+            model.runner_with_input(&tensor)
+        }
+        None => model.runner(),
+    };
+    runner.map_err(describe)
+}
+
+/// `e` and its chain of sources, `: `-separated.
+fn describe(e: RuntimeError) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    text
+}
+
+/// `warmup` unmeasured, then `repeat` measured inferences, each bracketed by the markers.
+fn bench(runner: &mut Runner, warmup: usize, repeat: usize) -> Result<LatencyStats, String> {
+    let mut samples = Vec::with_capacity(repeat);
+    for ix in 0..warmup + repeat {
+        let start = Instant::now();
+        edgenas_inference_begin();
+        let done = runner.run_once();
+        edgenas_inference_end();
+        let elapsed = start.elapsed();
+        done.map_err(describe)?;
+        if ix >= warmup {
+            samples.push(elapsed.as_secs_f64() * 1e3);
+        }
+    }
+    let spread_target = BenchConfig::default().spread_target;
+    LatencyStats::from_samples(LatencyUnit::Ms, &samples, warmup, spread_target)
+        .ok_or_else(|| "no valid latency sample".to_string())
+}
+
+fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, String> {
+    let mut args = args.into_iter();
+    let sub = match args.next() {
+        None => return Err(format!("no subcommand\n{USAGE}")),
+        Some(sub) => sub.into_string().map_err(|s| format!("unknown subcommand {s:?}\n{USAGE}"))?,
+    };
+    match sub.as_str() {
+        "-h" | "--help" | "help" => return Ok(Command::Help),
+        "-V" | "--version" => return Ok(Command::Version),
+        "run" | "bench" => {}
+        other => return Err(format!("unknown subcommand `{other}`\n{USAGE}")),
+    }
+    let (mut model, mut input, mut output, mut warmup, mut repeat, mut json) = (None, None, None, None, None, false);
+    while let Some(arg) = args.next() {
+        let text = arg.to_string_lossy().into_owned();
+        let (flag, inline) = match text.split_once('=') {
+            Some((flag, value)) if flag.starts_with("--") => (flag.to_string(), Some(OsString::from(value))),
+            _ => (text.clone(), None),
+        };
+        let mut value = |name: &str| {
+            inline.clone().or_else(|| args.next()).ok_or_else(|| format!("`{name}` needs a value\n{USAGE}"))
+        };
+        match flag.as_str() {
+            "-h" | "--help" => return Ok(Command::Help),
+            "--input" => input = Some(PathBuf::from(value("--input")?)),
+            "--output" if sub == "run" => output = Some(PathBuf::from(value("--output")?)),
+            "--warmup" if sub == "bench" => warmup = Some(count("--warmup", value("--warmup")?)?),
+            "--repeat" if sub == "bench" => repeat = Some(count("--repeat", value("--repeat")?)?),
+            "--json" if sub == "bench" && inline.is_none() => json = true,
+            _ if text.starts_with('-') => return Err(format!("unexpected argument `{text}` for `{sub}`\n{USAGE}")),
+            _ if model.is_none() => model = Some(PathBuf::from(arg)),
+            _ => return Err(format!("unexpected extra argument `{text}`\n{USAGE}")),
+        }
+    }
+    let model = model.ok_or_else(|| format!("`{sub}` needs a MODEL path\n{USAGE}"))?;
+    if sub == "run" {
+        let missing = |flag: &str| format!("`run` needs `{flag}`\n{USAGE}");
+        return Ok(Command::Run {
+            model,
+            input: input.ok_or_else(|| missing("--input IN.npy"))?,
+            output: output.ok_or_else(|| missing("--output OUT.npy"))?,
+        });
+    }
+    let repeat = repeat.unwrap_or(DEFAULT_REPEAT);
+    if repeat == 0 {
+        return Err("`--repeat` must be at least 1".to_string());
+    }
+    Ok(Command::Bench { model, input, warmup: warmup.unwrap_or(DEFAULT_WARMUP), repeat, json })
+}
+
+fn count(flag: &str, value: OsString) -> Result<usize, String> {
+    let text = value.to_string_lossy();
+    text.parse().map_err(|_| format!("`{flag}` takes a non-negative integer, got `{text}`"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(args: &[&str]) -> Result<Command, String> {
+        parse(args.iter().map(OsString::from))
+    }
+
+    #[test]
+    fn parses_the_contract() {
+        assert_eq!(
+            parse_str(&["run", "m.nnef.tgz", "--input", "in.npy", "--output=out.npy"]),
+            Ok(Command::Run { model: "m.nnef.tgz".into(), input: "in.npy".into(), output: "out.npy".into() })
+        );
+        assert_eq!(
+            parse_str(&["bench", "m.nnef.tgz", "--warmup", "2", "--repeat", "7", "--json"]),
+            Ok(Command::Bench { model: "m.nnef.tgz".into(), input: None, warmup: 2, repeat: 7, json: true })
+        );
+        assert_eq!(
+            parse_str(&["bench", "--input", "x.npy", "m"]),
+            Ok(Command::Bench {
+                model: "m".into(),
+                input: Some("x.npy".into()),
+                warmup: DEFAULT_WARMUP,
+                repeat: DEFAULT_REPEAT,
+                json: false
+            })
+        );
+        assert_eq!(parse_str(&["--help"]), Ok(Command::Help));
+    }
+
+    #[test]
+    fn rejects_bad_arguments_with_a_reason() {
+        for (args, needle) in [
+            (&[][..], "no subcommand"),
+            (&["frobnicate"], "unknown subcommand"),
+            (&["run", "m"], "--input"),
+            (&["run", "m", "--input", "i.npy"], "--output"),
+            (&["run", "--input", "i.npy", "--output", "o.npy"], "MODEL"),
+            (&["bench", "m", "--repeat", "0"], "at least 1"),
+            (&["bench", "m", "--warmup", "-3"], "non-negative"),
+            (&["bench", "m", "--output", "o.npy"], "unexpected argument"),
+            (&["bench", "m", "n"], "extra argument"),
+            (&["bench", "m", "--repeat"], "needs a value"),
+        ] {
+            let err = parse_str(args).unwrap_err();
+            assert!(err.contains(needle), "{args:?}: {err}");
+        }
+    }
+}

@@ -1,0 +1,320 @@
+//! Building the device runner (`edgenas-runner`, crate `runtime/runner`) for a target with
+//! cargo, natively or cross-compiled with the target's linker, and the toolchain versions
+//! a bundle manifest records.
+//!
+//! Builds go to their own cargo target directory (default `<workspace>/target/runner`), so
+//! they reuse earlier builds per target, profile and feature set without contending for
+//! the lock of the workspace's main target directory (a test run by `cargo test` can build
+//! the runner).
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::{run_command, ProcessError, Target, TargetKind};
+
+/// The runner's package and binary name.
+pub const RUNNER_NAME: &str = "edgenas-runner";
+/// A clean release cross build of tract takes minutes on 2 cores; this is the limit.
+const BUILD_TIMEOUT: Duration = Duration::from_secs(60 * 60);
+const VERSION_TIMEOUT: Duration = Duration::from_secs(30);
+/// Lines of cargo's stderr kept in a [`BuildError::Cargo`].
+const STDERR_TAIL_LINES: usize = 25;
+
+/// The cargo profile a runner is built with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunnerProfile {
+    /// cargo's `release` profile.
+    #[default]
+    Release,
+    /// The workspace's `runner-small` profile: opt-level "s", fat LTO, one codegen unit,
+    /// panic = abort, debug info stripped (symbols kept for the inference markers).
+    Small,
+}
+
+impl RunnerProfile {
+    /// The profile's name for cargo's `--profile`.
+    pub fn cargo_profile(self) -> &'static str {
+        match self {
+            RunnerProfile::Release => "release",
+            RunnerProfile::Small => "runner-small",
+        }
+    }
+
+    /// Parses the CLI spelling: `release` or `small`.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "release" => Some(RunnerProfile::Release),
+            "small" | "runner-small" => Some(RunnerProfile::Small),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for RunnerProfile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RunnerProfile::Release => "release",
+            RunnerProfile::Small => "small",
+        })
+    }
+}
+
+/// Optional features of the runner; none by default (NNEF with tract's core operators).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct RunnerFeatures {
+    /// `onnx`: also load `.onnx` files (links the ONNX parser, tract-onnx).
+    pub onnx: bool,
+    /// `nnef-onnx-ops`: load NNEF files using the `tract_onnx` operator registry.
+    pub nnef_onnx_ops: bool,
+}
+
+impl RunnerFeatures {
+    /// The cargo feature names, in a fixed order.
+    pub fn names(self) -> Vec<&'static str> {
+        let mut names = vec![];
+        if self.onnx {
+            names.push("onnx");
+        }
+        if self.nnef_onnx_ops {
+            names.push("nnef-onnx-ops");
+        }
+        names
+    }
+}
+
+/// How to build the runner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunnerBuild {
+    /// The edgenas source tree: the cargo workspace holding `runtime/runner`.
+    pub workspace: PathBuf,
+    pub profile: RunnerProfile,
+    pub features: RunnerFeatures,
+    /// Cargo's target directory; `None`: `<workspace>/target/runner`.
+    pub target_dir: Option<PathBuf>,
+    /// Limit for the whole cargo invocation.
+    pub timeout: Duration,
+}
+
+impl RunnerBuild {
+    /// A build of the source tree this crate was compiled from, with `profile` and no
+    /// optional feature.
+    pub fn new(profile: RunnerProfile) -> Self {
+        RunnerBuild {
+            workspace: Path::new(env!("CARGO_MANIFEST_DIR")).join(".."),
+            profile,
+            features: RunnerFeatures::default(),
+            target_dir: None,
+            timeout: BUILD_TIMEOUT,
+        }
+    }
+
+    /// The cargo target directory used.
+    pub fn cargo_target_dir(&self) -> PathBuf {
+        self.target_dir.clone().unwrap_or_else(|| self.workspace.join("target").join("runner"))
+    }
+
+    /// Where cargo leaves the binary for `target`.
+    pub fn artifact(&self, target: &Target) -> PathBuf {
+        let mut dir = self.cargo_target_dir();
+        if target.kind != TargetKind::Host {
+            dir.push(&target.triple);
+        }
+        dir.join(self.profile.cargo_profile()).join(RUNNER_NAME)
+    }
+
+    /// The full command line, environment assignments first (run through `env`, so that no
+    /// shell is involved): `env CARGO_TARGET_DIR=.. [CARGO_TARGET_<TRIPLE>_LINKER=..] CARGO
+    /// build -p edgenas-runner --manifest-path .. --profile P [--target TRIPLE] [--features
+    /// ..]`, where `CARGO` is `$CARGO` when set (running under cargo), else `cargo`.
+    ///
+    /// The C parts of tract (tract-linalg's assembly kernels) are compiled by the cc crate
+    /// with its default cross compiler for the triple (`aarch64-linux-gnu-gcc`,
+    /// `arm-linux-gnueabihf-gcc`); for another one set `CC_<triple>` in the environment.
+    pub fn argv(&self, target: &Target) -> Vec<String> {
+        let mut argv = vec!["env".to_string(), format!("CARGO_TARGET_DIR={}", self.cargo_target_dir().display())];
+        let cross = target.kind != TargetKind::Host;
+        if let (true, Some(linker)) = (cross, &target.linker) {
+            let upper = target.triple.to_uppercase().replace(['-', '.'], "_");
+            argv.push(format!("CARGO_TARGET_{upper}_LINKER={linker}"));
+        }
+        argv.push(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string()));
+        let manifest = self.workspace.join("Cargo.toml");
+        argv.extend(["build", "-p", RUNNER_NAME, "--manifest-path", &manifest.display().to_string()].map(String::from));
+        argv.extend(["--profile".to_string(), self.profile.cargo_profile().to_string()]);
+        if cross {
+            argv.extend(["--target".to_string(), target.triple.clone()]);
+        }
+        let features = self.features.names();
+        if !features.is_empty() {
+            argv.extend(["--features".to_string(), features.join(",")]);
+        }
+        argv
+    }
+}
+
+/// Why the runner could not be built.
+#[derive(Debug, Error)]
+pub enum BuildError {
+    /// The runner is a Linux program; microcontrollers get no runner binary.
+    #[error("target `{target}` is of kind `{kind}`: the runner is built for kinds `host` and `linux-cross` only")]
+    UnsupportedKind { target: String, kind: TargetKind },
+    /// The source tree to build from is not there.
+    #[error("the edgenas source tree is needed to build the runner, but {} is missing", manifest.display())]
+    SourceMissing { manifest: PathBuf },
+    /// cargo could not be started.
+    #[error("cannot run cargo to build the runner")]
+    Spawn(#[source] ProcessError),
+    /// cargo ran and failed; `stderr_tail` holds the end of what it said.
+    #[error(
+        "building the runner for `{target}` ({triple}) failed{}:\n{stderr_tail}\nhint: `edgenas targets --check` lists what is missing for the target",
+        status.map(|s| format!(" with status {s}")).unwrap_or_default()
+    )]
+    Cargo { target: String, triple: String, status: Option<i32>, stderr_tail: String },
+    /// cargo ran past [`RunnerBuild::timeout`] and was killed.
+    #[error("building the runner for `{target}` took longer than {}s and was stopped", after.as_secs())]
+    TimedOut { target: String, after: Duration },
+    /// cargo succeeded but the binary is not where it should be, or cannot be copied.
+    #[error("cannot copy the runner from {}", from.display())]
+    Copy { from: PathBuf, source: std::io::Error },
+}
+
+/// Builds the runner for `target` with `profile` and no optional feature, from the source
+/// tree this crate was compiled from, and copies it to `out_dir/edgenas-runner`; see
+/// [`build_runner_with`].
+pub fn build_runner(target: &Target, profile: RunnerProfile, out_dir: &Path) -> Result<PathBuf, BuildError> {
+    build_runner_with(target, &RunnerBuild::new(profile), out_dir)
+}
+
+/// Builds the runner for `target` as `build` says and copies it to
+/// `out_dir/edgenas-runner` (replaced atomically); returns that path.
+///
+/// Runs [`RunnerBuild::argv`]: kind `host` builds natively (no `--target`), kind
+/// `linux-cross` for the descriptor's triple with its linker. cargo is incremental, so a
+/// build already done for the same target, profile and features only re-checks freshness.
+/// `out_dir` must exist.
+pub fn build_runner_with(target: &Target, build: &RunnerBuild, out_dir: &Path) -> Result<PathBuf, BuildError> {
+    if target.kind == TargetKind::Mcu {
+        return Err(BuildError::UnsupportedKind { target: target.name.clone(), kind: target.kind });
+    }
+    let manifest = build.workspace.join("runtime").join("runner").join("Cargo.toml");
+    if !manifest.is_file() {
+        return Err(BuildError::SourceMissing { manifest });
+    }
+    let outcome = run_command(&build.argv(target), Some(&build.workspace), build.timeout).map_err(BuildError::Spawn)?;
+    if outcome.timed_out {
+        return Err(BuildError::TimedOut { target: target.name.clone(), after: build.timeout });
+    }
+    if !outcome.success() {
+        let lines: Vec<&str> = outcome.stderr.lines().collect();
+        let stderr_tail = lines[lines.len().saturating_sub(STDERR_TAIL_LINES)..].join("\n");
+        return Err(BuildError::Cargo {
+            target: target.name.clone(),
+            triple: target.triple.clone(),
+            status: outcome.status,
+            stderr_tail,
+        });
+    }
+    let from = build.artifact(target);
+    let to = out_dir.join(RUNNER_NAME);
+    let tmp = out_dir.join(format!(".{RUNNER_NAME}.{}.tmp", std::process::id()));
+    let copied = std::fs::copy(&from, &tmp).and_then(|_| std::fs::rename(&tmp, &to));
+    if let Err(source) = copied {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(BuildError::Copy { from, source });
+    }
+    Ok(to)
+}
+
+/// The versions of the tools that build a target's runner, each the first line its
+/// `--version` printed, or why it could not be had (never fails).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToolchainVersions {
+    /// `rustc -V`.
+    pub rustc: String,
+    /// `cargo -V`.
+    pub cargo: String,
+    /// `<linker> --version`: the descriptor's linker, `cc` for a native build without one.
+    pub linker: String,
+}
+
+/// Asks rustc, cargo and the target's linker for their versions; see [`ToolchainVersions`].
+pub fn toolchain_versions(target: &Target) -> ToolchainVersions {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    let linker = target.linker.clone().unwrap_or_else(|| "cc".to_string());
+    ToolchainVersions {
+        rustc: first_line_of(&[std::env::var("RUSTC").unwrap_or_else(|_| "rustc".to_string()), "-V".to_string()]),
+        cargo: first_line_of(&[cargo, "-V".to_string()]),
+        linker: first_line_of(&[linker, "--version".to_string()]),
+    }
+}
+
+fn first_line_of(argv: &[String]) -> String {
+    match run_command(argv, None, VERSION_TIMEOUT) {
+        Ok(out) if out.success() => out.stdout.lines().next().unwrap_or_default().trim().to_string(),
+        Ok(out) => format!("unknown (`{}` failed: {})", argv.join(" "), out.stderr.lines().next().unwrap_or("")),
+        Err(e) => format!("unknown ({e})"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn build() -> RunnerBuild {
+        RunnerBuild { workspace: PathBuf::from("/src/edgenas"), ..RunnerBuild::new(RunnerProfile::Small) }
+    }
+
+    #[test]
+    fn cross_builds_name_the_triple_and_the_descriptor_linker() {
+        let target = Target::builtin("armv7-linux").unwrap();
+        let argv = build().argv(&target).join(" ");
+        for part in [
+            "env CARGO_TARGET_DIR=/src/edgenas/target/runner ",
+            "CARGO_TARGET_ARMV7_UNKNOWN_LINUX_GNUEABIHF_LINKER=arm-linux-gnueabihf-gcc ",
+            "build -p edgenas-runner --manifest-path /src/edgenas/Cargo.toml --profile runner-small",
+            "--target armv7-unknown-linux-gnueabihf",
+        ] {
+            assert!(argv.contains(part), "{part} missing in {argv}");
+        }
+        assert!(!argv.contains("--features"), "{argv}");
+        assert_eq!(
+            build().artifact(&target),
+            PathBuf::from("/src/edgenas/target/runner/armv7-unknown-linux-gnueabihf/runner-small/edgenas-runner")
+        );
+    }
+
+    #[test]
+    fn host_builds_are_native_and_features_are_listed() {
+        let host = Target::host();
+        let mut b = build();
+        b.profile = RunnerProfile::Release;
+        b.features = RunnerFeatures { onnx: true, nnef_onnx_ops: true };
+        let argv = b.argv(&host).join(" ");
+        assert!(!argv.contains("--target") && !argv.contains("LINKER"), "{argv}");
+        assert!(argv.ends_with("--profile release --features onnx,nnef-onnx-ops"), "{argv}");
+        assert_eq!(b.artifact(&host), PathBuf::from("/src/edgenas/target/runner/release/edgenas-runner"));
+    }
+
+    #[test]
+    fn mcu_targets_and_missing_sources_are_refused_before_cargo_runs() {
+        let out = std::env::temp_dir();
+        let mcu = Target::builtin("cortex-m4").unwrap();
+        assert!(matches!(build_runner(&mcu, RunnerProfile::Release, &out), Err(BuildError::UnsupportedKind { .. })));
+        let err = build_runner_with(&Target::host(), &build(), &out).unwrap_err();
+        assert!(matches!(err, BuildError::SourceMissing { .. }), "{err}");
+        assert!(err.to_string().contains("/src/edgenas/runtime/runner/Cargo.toml"), "{err}");
+    }
+
+    #[test]
+    fn profiles_parse_from_their_cli_names() {
+        assert_eq!(RunnerProfile::parse("small"), Some(RunnerProfile::Small));
+        assert_eq!(RunnerProfile::parse("release"), Some(RunnerProfile::Release));
+        assert_eq!(RunnerProfile::parse("debug"), None);
+        assert_eq!(RunnerProfile::Small.cargo_profile(), "runner-small");
+    }
+}

@@ -1,0 +1,43 @@
+//! Measuring a deployed artifact (the cross-built runner and a model) on a device, real or
+//! emulated.
+//!
+//! The runner contract every device backend relies on (`edgenas-runner`, built from
+//! `runtime/runner`):
+//! - `RUNNER run MODEL --input IN.npy --output OUT.npy` writes the first output.
+//! - `RUNNER bench MODEL [--input IN.npy] --warmup W --repeat N --json` runs W unmeasured
+//!   and N measured single inferences and prints, as its last stdout line, the
+//!   [`LatencyStats`] JSON of the wall-clock samples (unit `ms`).
+//! - Each inference (warm-up ones included) is bracketed by calls to the exported,
+//!   never-inlined functions `edgenas_inference_begin` and `edgenas_inference_end` (each
+//!   does a volatile write, so no optimizer removes them): an emulator counts the
+//!   instructions executed between them, one window per inference, and keeps the last N.
+
+use std::path::PathBuf;
+
+use edgenas_runtime::{BenchConfig, LatencyStats};
+
+use crate::{MeasureError, Target};
+
+/// Symbol called right before each measured inference.
+pub const BEGIN_MARKER: &str = "edgenas_inference_begin";
+/// Symbol called right after each measured inference.
+pub const END_MARKER: &str = "edgenas_inference_end";
+
+/// What a device backend runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceArtifact {
+    /// The runner binary built for the target.
+    pub runner: PathBuf,
+    /// The model file the runner loads (`.nnef.tgz`, or `.onnx` for graphs NNEF cannot hold).
+    pub model: PathBuf,
+    /// An input `.npy`; without it the runner feeds a fixed pseudo-random input.
+    pub input: Option<PathBuf>,
+}
+
+/// Measures a [`DeviceArtifact`] on one target. Every backend returns the same
+/// [`LatencyStats`] (unit ms for wall clock, instructions for emulators) or an explicit
+/// [`MeasureError`]; none reports emulated wall time.
+pub trait DeviceBackend {
+    fn target(&self) -> &Target;
+    fn measure(&self, artifact: &DeviceArtifact, config: &BenchConfig) -> Result<LatencyStats, MeasureError>;
+}
