@@ -12,8 +12,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use edgenas_compiler::onnx;
 use edgenas_compiler::quantize::{
-    to_fp16, to_int8, CalibrationMethod, Fp16Options, Fp16Report, Int8Format, Int8Options, Int8Plan, Int8Report,
-    RangeCollector,
+    to_fp16, CalibrationMethod, Fp16Options, Fp16Report, Int8Format, Int8Options, Int8Plan, Int8Report, RangeCollector,
 };
 use edgenas_runtime::{CompiledModel, RunOptions, TensorF32};
 use onnx_protobuf::{Message, ModelProto};
@@ -42,6 +41,11 @@ impl Precision {
 
     pub fn is_f32(&self) -> bool {
         *self == Precision::F32
+    }
+
+    /// int8 or int8-mixed.
+    pub fn is_int8(self) -> bool {
+        matches!(self, Precision::Int8 | Precision::Int8Mixed)
     }
 
     pub fn name(self) -> &'static str {
@@ -206,12 +210,11 @@ pub fn quantize_model(
             ));
             collect_ranges(&model, &set.calibration, &mut collector)?;
             let ranges = collector.ranges().context("calibration")?;
-            let (q, report) = to_int8(&model, &ranges, &opts).context("quantizing to int8")?;
+            let (q, report) = plan.rewrite(&ranges, request.format).context("quantizing to int8")?;
             let twin = match request.format {
                 Int8Format::Qdq => None,
                 Int8Format::QOperator => {
-                    let twin_opts = Int8Options { format: Int8Format::Qdq, ..opts };
-                    Some(to_int8(&model, &ranges, &twin_opts).context("quantizing the QDQ twin")?.0)
+                    Some(plan.rewrite(&ranges, Int8Format::Qdq).context("quantizing the QDQ twin")?.0)
                 }
             };
             let layers = plan.layers().iter().map(|l| (l.node.clone(), l.output.clone())).collect();
@@ -270,11 +273,7 @@ pub fn quantize_for_target(f32_onnx: &[u8], precision: Precision, target: &str) 
     let request = QuantizeRequest {
         precision,
         keep_io_f32: true,
-        format: if matches!(precision, Precision::Int8 | Precision::Int8Mixed) {
-            auto_format(target)?
-        } else {
-            Int8Format::Qdq
-        },
+        format: if precision.is_int8() { auto_format(target)? } else { Int8Format::Qdq },
         reduce_range: false,
         method: CalibrationMethod::MinMax,
         calibration: CalibrationSource::Synthetic { count: SEARCH_CALIBRATION_INPUTS, seed: 0 },

@@ -8,33 +8,19 @@ runs the graph as written), prints one JSON line:
 The checker (onnx.checker.check_model(full_check=True)) reads model.onnx; onnxruntime runs
 probe.onnx on one thread.
 """
-import json
 import os
-import sys
 
 import numpy as np
-import onnx
-import onnxruntime as ort
+
+from peer_common import checker_verdict, run_cases, session
 
 
 def check(case_dir):
     model_path = os.path.join(case_dir, "model.onnx")
-    result = {"case": os.path.basename(case_dir)}
-    try:
-        onnx.checker.check_model(onnx.load(model_path), full_check=True)
-        result["checker"] = "ok"
-    except Exception as e:  # the test asserts on this text
-        result["checker"] = f"{type(e).__name__}: {e}"
+    result = {"case": os.path.basename(case_dir), "checker": checker_verdict(model_path)}
     with open(os.path.join(case_dir, "ort_level")) as f:
         level = f.read().strip()
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
-    opts.inter_op_num_threads = 1
-    opts.graph_optimization_level = {
-        "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
-        "none": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
-    }[level]
-    sess = ort.InferenceSession(os.path.join(case_dir, "probe.onnx"), opts, providers=["CPUExecutionProvider"])
+    sess = session(os.path.join(case_dir, "probe.onnx"), level)
     x = np.load(os.path.join(case_dir, "input.npy"))
     ys = sess.run(None, {sess.get_inputs()[0].name: x})
     result["max_abs_diff"] = []
@@ -50,13 +36,5 @@ def check(case_dir):
     return result
 
 
-def main():
-    cases_dir = sys.argv[1]
-    for name in sorted(os.listdir(cases_dir)):
-        path = os.path.join(cases_dir, name)
-        if os.path.isdir(path):
-            print(json.dumps(check(path)), flush=True)
-
-
 if __name__ == "__main__":
-    main()
+    run_cases(check)

@@ -6,28 +6,13 @@ use half::f16;
 use onnx_protobuf::{tensor_proto::DataType, ModelProto, NodeProto, TensorProto};
 
 use super::graph::{
-    cast, elem_type, malformed, name_unnamed_nodes, payload_bytes, rename, to_f16_type, GemmAttrs, TensorNames,
+    cast, check_ops, elem_type, malformed, name_unnamed_nodes, payload_bytes, rename, to_f16_type, GemmAttrs,
+    TensorNames,
 };
 use super::QuantizeError;
 
 /// Largest finite f16 value; larger magnitudes are clamped to it.
 const F16_MAX: f32 = 65504.0;
-
-/// Ops [`to_fp16`] accepts: the vocabulary of [`crate::onnx::emit`].
-const SUPPORTED_OPS: [&str; 12] = [
-    "Conv",
-    "Gemm",
-    "MatMul",
-    "Relu",
-    "Clip",
-    "Add",
-    "AveragePool",
-    "MaxPool",
-    "GlobalAveragePool",
-    "Flatten",
-    "BatchNormalization",
-    "Identity",
-];
 
 /// How [`to_fp16`] treats the model's interface.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,12 +63,7 @@ pub struct Fp16Report {
 pub fn to_fp16(model: &ModelProto, opts: &Fp16Options) -> Result<(ModelProto, Fp16Report), QuantizeError> {
     let mut out = model.clone();
     let graph = out.graph.as_mut().ok_or_else(|| malformed("model", "no graph"))?;
-    for n in &graph.node {
-        let default_domain = n.domain.is_empty() || n.domain == "ai.onnx";
-        if !default_domain || !SUPPORTED_OPS.contains(&n.op_type.as_str()) {
-            return Err(QuantizeError::UnsupportedOp { op: n.op_type.clone(), node: n.name.clone() });
-        }
-    }
+    check_ops(graph, &[])?;
     let mut names = TensorNames::of(graph);
     name_unnamed_nodes(graph, &mut names);
     let kept: HashSet<String> = if opts.keep_first_last_f32 { first_last_weighted(graph) } else { HashSet::new() };

@@ -10,6 +10,35 @@ use protobuf::Enum;
 
 use super::QuantizeError;
 
+/// Ops every precision rewrite accepts; each rewrite's supported set is these plus its own.
+pub(super) const COMMON_OPS: [&str; 12] = [
+    "Conv",
+    "Gemm",
+    "MatMul",
+    "Relu",
+    "Clip",
+    "Add",
+    "AveragePool",
+    "MaxPool",
+    "GlobalAveragePool",
+    "Flatten",
+    "BatchNormalization",
+    "Identity",
+];
+
+/// Accepts a graph whose nodes are all in the default ONNX domain and in [`COMMON_OPS`] or
+/// `extra`; else [`QuantizeError::UnsupportedOp`] for the first node that is not.
+pub(super) fn check_ops(graph: &onnx_protobuf::GraphProto, extra: &[&str]) -> Result<(), QuantizeError> {
+    for n in &graph.node {
+        let default_domain = n.domain.is_empty() || n.domain == "ai.onnx";
+        let op = n.op_type.as_str();
+        if !default_domain || !(COMMON_OPS.contains(&op) || extra.contains(&op)) {
+            return Err(QuantizeError::UnsupportedOp { op: n.op_type.clone(), node: n.name.clone() });
+        }
+    }
+    Ok(())
+}
+
 /// `Gemm` attributes, each read from its own field after checking the attribute's type.
 pub(super) struct GemmAttrs {
     pub alpha: f32,

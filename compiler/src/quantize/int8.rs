@@ -5,32 +5,19 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::str::FromStr;
 
-use onnx_protobuf::{tensor_proto::DataType, GraphProto, ModelProto, NodeProto, TensorProto};
+use onnx_protobuf::{
+    tensor_proto::DataType, AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto,
+};
 
 use super::calibrate::{ActivationRange, ActivationRanges};
-use super::graph::{malformed, name_unnamed_nodes, payload_bytes, GemmAttrs, TensorNames};
+use super::graph::{check_ops, malformed, name_unnamed_nodes, payload_bytes, GemmAttrs, TensorNames};
 use super::QuantizeError;
 use crate::onnx::proto::{attr_int, node, raw_tensor};
 
-/// Ops an int8 rewrite accepts. Conv, Gemm and MatMul with constant weights are quantized;
-/// the others run in f32 between Dequantize and Quantize nodes.
-const SUPPORTED_OPS: [&str; 15] = [
-    "Conv",
-    "Gemm",
-    "MatMul",
-    "Relu",
-    "Clip",
-    "Add",
-    "AveragePool",
-    "MaxPool",
-    "GlobalAveragePool",
-    "Flatten",
-    "Reshape",
-    "BatchNormalization",
-    "Identity",
-    "Constant",
-    "Transpose",
-];
+/// Ops an int8 rewrite accepts besides [`super::graph::COMMON_OPS`]. Conv, Gemm and MatMul
+/// with constant weights are quantized; the others run in f32 between Dequantize and Quantize
+/// nodes.
+const INT8_EXTRA_OPS: [&str; 3] = ["Reshape", "Constant", "Transpose"];
 
 /// Oldest opset with per-axis QuantizeLinear / DequantizeLinear.
 const MIN_OPSET: i64 = 13;
@@ -107,26 +94,45 @@ pub struct QuantizedLayer {
     pub fused_activation: Option<String>,
 }
 
-/// The layers a model's int8 rewrite quantizes, read from the model before calibration.
-#[derive(Debug, Clone)]
+/// The layers a model's int8 rewrite quantizes, read from the model before calibration,
+/// together with the checked model itself: [`Int8Plan::rewrite`] turns it into int8 models
+/// once ranges are known, without checking or planning again.
+#[derive(Clone)]
 pub struct Int8Plan {
+    /// The input model with every node named ([`Int8Plan::new`]).
+    model: ModelProto,
+    opts: Int8Options,
     layers: Vec<QuantizedLayer>,
     kept_f32: Vec<String>,
 }
 
+impl fmt::Debug for Int8Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Int8Plan")
+            .field("opts", &self.opts)
+            .field("layers", &self.layers)
+            .field("kept_f32", &self.kept_f32)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Int8Plan {
-    /// Finds the quantizable layers: `Conv` with a constant 4-D weight (and optional
-    /// constant bias), `Gemm` (alpha = beta = 1, transA = 0) and `MatMul` with a constant 2-D
-    /// `B`. Other weighted nodes stay f32.
+    /// Checks the model and finds the quantizable layers: `Conv` with a constant 4-D weight
+    /// (and optional constant bias), `Gemm` (alpha = beta = 1, transA = 0) and `MatMul` with a
+    /// constant 2-D `B`. Other weighted nodes stay f32. Unnamed nodes get `<op>_<index>`.
+    /// The plan keeps a copy of the model and `opts`; `opts.format` does not change the plan
+    /// ([`Int8Plan::rewrite`] takes the format).
     ///
     /// Errors: no graph, opset < 13, an op outside the supported set
     /// ([`QuantizeError::UnsupportedOp`]), a NaN/Inf initializer ([`QuantizeError::NonFinite`]).
     pub fn new(model: &ModelProto, opts: &Int8Options) -> Result<Self, QuantizeError> {
-        let mut graph = model.graph.as_ref().ok_or_else(|| malformed("model", "no graph"))?.clone();
-        check_model(model, &graph)?;
-        let mut names = TensorNames::of(&graph);
-        name_unnamed_nodes(&mut graph, &mut names);
-        plan_layers(&graph, opts)
+        let mut model = model.clone();
+        let graph = model.graph.as_mut().ok_or_else(|| malformed("model", "no graph"))?;
+        check_model(&model.opset_import, graph)?;
+        let mut names = TensorNames::of(graph);
+        name_unnamed_nodes(graph, &mut names);
+        let (layers, kept_f32) = plan_layers(graph, opts)?;
+        Ok(Int8Plan { model, opts: *opts, layers, kept_f32 })
     }
 
     pub fn layers(&self) -> &[QuantizedLayer] {
@@ -147,6 +153,78 @@ impl Int8Plan {
             .flat_map(|l| [l.input.clone(), l.output.clone()])
             .filter(|t| seen.insert(t.clone()))
             .collect()
+    }
+
+    /// Quantizes the planned layers with activation ranges from calibration, spelled in `format`
+    /// (the plan's own [`Int8Options::format`] is not used here). May be called any number of
+    /// times, e.g. once per format; each call returns a fresh model.
+    ///
+    /// Weights: int8, symmetric per output channel (scale = max |w| / 127, or / 63 with
+    /// [`Int8Options::reduce_range`]; zero point 0).
+    /// Activations: uint8 per tensor ([`ActivationQuant::from_range`]). Biases: int32 at scale
+    /// `input scale * weight scale` of their channel. Float graph inputs and outputs keep their
+    /// names and types; every float tensor the rewrite keeps keeps its name too, so the f32 and
+    /// the int8 model can be compared tensor by tensor.
+    ///
+    /// Errors: a missing range for a tensor of [`Int8Plan::calibration_tensors`]
+    /// ([`QuantizeError::MissingRange`]), a non-finite or inverted range, a weight shared between
+    /// layers, an initializer of an unknown data type. On error no model is returned.
+    pub fn rewrite(
+        &self,
+        ranges: &ActivationRanges,
+        format: Int8Format,
+    ) -> Result<(ModelProto, Int8Report), QuantizeError> {
+        let mut out = self.model.clone();
+        let graph = out.graph.as_mut().expect("Int8Plan::new checked the graph");
+        let names = TensorNames::of(graph);
+        let weight_bytes_before = graph.initializer.iter().map(payload_bytes).sum::<Result<usize, _>>()?;
+
+        let mut quant = HashMap::new();
+        let mut activations = Vec::new();
+        for t in self.calibration_tensors() {
+            let range = *ranges.get(&t).ok_or_else(|| QuantizeError::MissingRange { tensor: t.clone() })?;
+            if !range.min.is_finite() || !range.max.is_finite() || range.min > range.max {
+                return Err(QuantizeError::Unsupported(format!("range of `{t}` is [{}, {}]", range.min, range.max)));
+            }
+            let q = ActivationQuant::from_range(range);
+            activations.push(QuantizedTensor {
+                name: t.clone(),
+                min: range.min,
+                max: range.max,
+                scale: q.scale,
+                zero_point: q.zero_point,
+            });
+            quant.insert(t, q);
+        }
+
+        let mut rewriter = Rewriter::new(graph, names, quant, format, self.opts.reduce_range);
+        let by_node: HashMap<&str, &QuantizedLayer> = self.layers.iter().map(|l| (l.node.as_str(), l)).collect();
+        let absorbed: HashSet<&str> = self.layers.iter().filter_map(|l| l.fused_activation.as_deref()).collect();
+        let nodes = std::mem::take(&mut rewriter.graph_nodes);
+        for n in nodes {
+            if let Some(layer) = by_node.get(n.name.as_str()) {
+                rewriter.layer(n, layer)?;
+            } else if !absorbed.contains(n.name.as_str()) {
+                rewriter.float_node(n)?;
+            }
+        }
+        rewriter.finish()?;
+        let clamped_bias_values = rewriter.clamped_bias_values;
+        let (nodes, initializers) = (rewriter.nodes, rewriter.initializers);
+        graph.node = nodes;
+        graph.initializer = initializers;
+        graph.value_info.clear();
+        let weight_bytes_after = graph.initializer.iter().map(payload_bytes).sum::<Result<usize, _>>()?;
+        let report = Int8Report {
+            format,
+            layers: self.layers.clone(),
+            kept_f32: self.kept_f32.clone(),
+            activations,
+            clamped_bias_values,
+            weight_bytes_before,
+            weight_bytes_after,
+        };
+        Ok((out, report))
     }
 }
 
@@ -181,7 +259,7 @@ pub struct QuantizedTensor {
     pub zero_point: u8,
 }
 
-/// What [`to_int8`] did. Byte counts are initializer payloads (`numel * element size`).
+/// What [`Int8Plan::rewrite`] did. Byte counts are initializer payloads (`numel * element size`).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Int8Report {
     pub format: Int8Format,
@@ -195,91 +273,23 @@ pub struct Int8Report {
     pub weight_bytes_after: usize,
 }
 
-/// Quantizes the layers of [`Int8Plan::new`] with activation ranges from calibration.
+/// Plans and rewrites in one go: `Int8Plan::new(model, opts)?.rewrite(ranges, opts.format)`.
 ///
-/// Weights: int8, symmetric per output channel (scale = max |w| / 127, or / 63 with
-/// [`Int8Options::reduce_range`]; zero point 0).
-/// Activations: uint8 per tensor ([`ActivationQuant::from_range`]). Biases: int32 at scale
-/// `input scale * weight scale` of their channel. Float graph inputs and outputs keep their
-/// names and types; every float tensor the rewrite keeps keeps its name too, so the f32 and
-/// the int8 model can be compared tensor by tensor.
-///
-/// Errors: as [`Int8Plan::new`], plus a missing range for a tensor of
-/// [`Int8Plan::calibration_tensors`] ([`QuantizeError::MissingRange`]). On error no model is
-/// returned.
+/// Errors: as [`Int8Plan::new`] and [`Int8Plan::rewrite`].
 pub fn to_int8(
     model: &ModelProto,
     ranges: &ActivationRanges,
     opts: &Int8Options,
 ) -> Result<(ModelProto, Int8Report), QuantizeError> {
-    let mut out = model.clone();
-    let graph = out.graph.as_mut().ok_or_else(|| malformed("model", "no graph"))?;
-    check_model(model, graph)?;
-    let mut names = TensorNames::of(graph);
-    name_unnamed_nodes(graph, &mut names);
-    let plan = plan_layers(graph, opts)?;
-    let weight_bytes_before = graph.initializer.iter().map(payload_bytes).sum::<Result<usize, _>>()?;
-
-    let mut quant = HashMap::new();
-    let mut activations = Vec::new();
-    for t in plan.calibration_tensors() {
-        let range = *ranges.get(&t).ok_or_else(|| QuantizeError::MissingRange { tensor: t.clone() })?;
-        if !range.min.is_finite() || !range.max.is_finite() || range.min > range.max {
-            return Err(QuantizeError::Unsupported(format!("range of `{t}` is [{}, {}]", range.min, range.max)));
-        }
-        let q = ActivationQuant::from_range(range);
-        activations.push(QuantizedTensor {
-            name: t.clone(),
-            min: range.min,
-            max: range.max,
-            scale: q.scale,
-            zero_point: q.zero_point,
-        });
-        quant.insert(t, q);
-    }
-
-    let mut rewriter = Rewriter::new(graph, names, quant, opts);
-    let by_node: HashMap<&str, &QuantizedLayer> = plan.layers.iter().map(|l| (l.node.as_str(), l)).collect();
-    let absorbed: HashSet<&str> = plan.layers.iter().filter_map(|l| l.fused_activation.as_deref()).collect();
-    let nodes = std::mem::take(&mut rewriter.graph_nodes);
-    for n in nodes {
-        if let Some(layer) = by_node.get(n.name.as_str()) {
-            rewriter.layer(n, layer)?;
-        } else if !absorbed.contains(n.name.as_str()) {
-            rewriter.float_node(n)?;
-        }
-    }
-    rewriter.finish()?;
-    let clamped_bias_values = rewriter.clamped_bias_values;
-    let (nodes, initializers) = (rewriter.nodes, rewriter.initializers);
-    graph.node = nodes;
-    graph.initializer = initializers;
-    graph.value_info.clear();
-    let weight_bytes_after = graph.initializer.iter().map(payload_bytes).sum::<Result<usize, _>>()?;
-    let report = Int8Report {
-        format: opts.format,
-        layers: plan.layers,
-        kept_f32: plan.kept_f32,
-        activations,
-        clamped_bias_values,
-        weight_bytes_before,
-        weight_bytes_after,
-    };
-    Ok((out, report))
+    Int8Plan::new(model, opts)?.rewrite(ranges, opts.format)
 }
 
-fn check_model(model: &ModelProto, graph: &GraphProto) -> Result<(), QuantizeError> {
-    let opset =
-        model.opset_import.iter().find(|o| o.domain.is_empty() || o.domain == "ai.onnx").map_or(0, |o| o.version);
+fn check_model(opset_import: &[OperatorSetIdProto], graph: &GraphProto) -> Result<(), QuantizeError> {
+    let opset = opset_import.iter().find(|o| o.domain.is_empty() || o.domain == "ai.onnx").map_or(0, |o| o.version);
     if opset < MIN_OPSET {
         return Err(QuantizeError::Unsupported(format!("opset {opset}: int8 needs opset {MIN_OPSET} or newer")));
     }
-    for n in &graph.node {
-        let default_domain = n.domain.is_empty() || n.domain == "ai.onnx";
-        if !default_domain || !SUPPORTED_OPS.contains(&n.op_type.as_str()) {
-            return Err(QuantizeError::UnsupportedOp { op: n.op_type.clone(), node: n.name.clone() });
-        }
-    }
+    check_ops(graph, &INT8_EXTRA_OPS)?;
     for t in &graph.initializer {
         if t.data_type == DataType::FLOAT as i32 && crate::onnx::read_f32(t)?.data.iter().any(|v| !v.is_finite()) {
             return Err(QuantizeError::NonFinite { tensor: t.name.clone() });
@@ -288,7 +298,8 @@ fn check_model(model: &ModelProto, graph: &GraphProto) -> Result<(), QuantizeErr
     Ok(())
 }
 
-fn plan_layers(graph: &GraphProto, opts: &Int8Options) -> Result<Int8Plan, QuantizeError> {
+/// The quantized layers and the weighted nodes kept in f32, in graph order.
+fn plan_layers(graph: &GraphProto, opts: &Int8Options) -> Result<(Vec<QuantizedLayer>, Vec<String>), QuantizeError> {
     let initializers: HashMap<&str, &TensorProto> = graph.initializer.iter().map(|t| (t.name.as_str(), t)).collect();
     let constants: HashSet<&str> = initializers
         .keys()
@@ -361,7 +372,7 @@ fn plan_layers(graph: &GraphProto, opts: &Int8Options) -> Result<Int8Plan, Quant
         }
         kept_f32.extend(last);
     }
-    Ok(Int8Plan { layers, kept_f32 })
+    Ok((layers, kept_f32))
 }
 
 /// `Relu`, or `Clip` with a constant `min` of 0: both are exactly the saturation of a
@@ -412,6 +423,13 @@ fn quantize_weights(values: &[f32], dims: &[usize], axis: usize, qmax: f32) -> I
     Int8Weights { values, scales }
 }
 
+/// The direction of a linear (de)quantization node.
+#[derive(Clone, Copy)]
+enum Linear {
+    Quantize,
+    Dequantize,
+}
+
 /// Builds the rewritten node and initializer lists.
 struct Rewriter {
     graph_nodes: Vec<NodeProto>,
@@ -442,7 +460,8 @@ impl Rewriter {
         graph: &mut GraphProto,
         names: TensorNames,
         quant: HashMap<String, ActivationQuant>,
-        opts: &Int8Options,
+        format: Int8Format,
+        reduce_range: bool,
     ) -> Self {
         let originals: HashMap<String, TensorProto> =
             graph.initializer.drain(..).map(|t| (t.name.clone(), t)).collect();
@@ -456,8 +475,8 @@ impl Rewriter {
             originals,
             names,
             quant,
-            format: opts.format,
-            reduce_range: opts.reduce_range,
+            format,
+            reduce_range,
             quantized: HashMap::new(),
             parameter_names: HashMap::new(),
             consumed,
@@ -486,6 +505,32 @@ impl Rewriter {
         Ok((s, z))
     }
 
+    /// Pushes a `QuantizeLinear` / `DequantizeLinear` node reading `[x, scale, zero_point]`
+    /// and writing `output`, named `<tensor>.quantize` / `<tensor>.dequantize`.
+    fn push_linear(
+        &mut self,
+        op: Linear,
+        tensor: &str,
+        inputs: [&str; 3],
+        output: &str,
+        attributes: Vec<AttributeProto>,
+    ) {
+        let (op_type, suffix) = match op {
+            Linear::Quantize => ("QuantizeLinear", "quantize"),
+            Linear::Dequantize => ("DequantizeLinear", "dequantize"),
+        };
+        let name = self.names.fresh(&format!("{tensor}.{suffix}"));
+        self.nodes.push(node(op_type, &name, &inputs, output, attributes));
+    }
+
+    /// The int32 initializer `<bias>.quantized` holding `values`; returns its name.
+    fn int32_bias(&mut self, bias: &str, values: &[i32]) -> String {
+        let q = self.names.fresh(&format!("{bias}.quantized"));
+        let bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        self.initializers.push(raw_tensor(&q, &[values.len()], DataType::INT32, bytes));
+        q
+    }
+
     /// The uint8 tensor of float activation `t`, quantizing it here if needed.
     fn quantized_input(&mut self, t: &str) -> Result<String, QuantizeError> {
         if let Some(q) = self.quantized.get(t) {
@@ -494,13 +539,7 @@ impl Rewriter {
         let (s, z) = self.scale_and_zero_point(t)?;
         let source = self.float_input(t)?;
         let q = self.names.fresh(&format!("{t}.quantized"));
-        self.nodes.push(node(
-            "QuantizeLinear",
-            &self.names.fresh(&format!("{t}.quantize")),
-            &[&source, &s, &z],
-            &q,
-            vec![],
-        ));
+        self.push_linear(Linear::Quantize, t, [&source, &s, &z], &q, vec![]);
         self.quantized.insert(t.to_string(), q.clone());
         Ok(q)
     }
@@ -513,13 +552,7 @@ impl Rewriter {
         }
         let q = self.quantized.get(t).cloned().ok_or_else(|| malformed(t, "used before it is produced"))?;
         let (s, z) = self.scale_and_zero_point(t)?;
-        self.nodes.push(node(
-            "DequantizeLinear",
-            &self.names.fresh(&format!("{t}.dequantize")),
-            &[&q, &s, &z],
-            t,
-            vec![],
-        ));
+        self.push_linear(Linear::Dequantize, t, [&q, &s, &z], t, vec![]);
         self.float_available.insert(t.to_string());
         Ok(t.to_string())
     }
@@ -532,13 +565,7 @@ impl Rewriter {
         let q = self.quantized_input(t)?;
         let (s, z) = self.scale_and_zero_point(t)?;
         let view = self.names.fresh(&format!("{t}.dequantized"));
-        self.nodes.push(node(
-            "DequantizeLinear",
-            &self.names.fresh(&format!("{t}.dequantize")),
-            &[&q, &s, &z],
-            &view,
-            vec![],
-        ));
+        self.push_linear(Linear::Dequantize, t, [&q, &s, &z], &view, vec![]);
         self.fake_quantized.insert(t.to_string(), view.clone());
         Ok(view)
     }
@@ -624,40 +651,19 @@ impl Rewriter {
         let [wq, ws, wz] = self.weight_initializers(layer, dims, &weights);
         let axis = weight_axis(layer.kind) as i64;
         let w_view = self.names.fresh(&format!("{}.dequantized", layer.weight));
-        self.nodes.push(node(
-            "DequantizeLinear",
-            &self.names.fresh(&format!("{}.dequantize", layer.weight)),
-            &[&wq, &ws, &wz],
-            &w_view,
-            vec![attr_int("axis", axis)],
-        ));
+        self.push_linear(Linear::Dequantize, &layer.weight, [&wq, &ws, &wz], &w_view, vec![attr_int("axis", axis)]);
         n.input[0] = x;
         n.input[1] = w_view;
         if let (Some(b), Some(bq)) = (&layer.bias, bias_q) {
             let x_scale = self.params(&layer.input)?.scale;
             let channels = bq.len();
             let scales: Vec<f32> = weights.scales.iter().map(|s| s * x_scale).collect();
-            let (q, s, z) = (
-                self.names.fresh(&format!("{b}.quantized")),
-                self.names.fresh(&format!("{b}.scale")),
-                self.names.fresh(&format!("{b}.zero_point")),
-            );
-            self.initializers.push(raw_tensor(
-                &q,
-                &[channels],
-                DataType::INT32,
-                bq.iter().flat_map(|v| v.to_le_bytes()).collect(),
-            ));
+            let q = self.int32_bias(b, &bq);
+            let (s, z) = (self.names.fresh(&format!("{b}.scale")), self.names.fresh(&format!("{b}.zero_point")));
             self.initializers.push(raw_tensor(&s, &[channels], DataType::FLOAT, le_bytes_f32(&scales)));
             self.initializers.push(raw_tensor(&z, &[channels], DataType::INT32, vec![0; 4 * channels]));
             let view = self.names.fresh(&format!("{b}.dequantized"));
-            self.nodes.push(node(
-                "DequantizeLinear",
-                &self.names.fresh(&format!("{b}.dequantize")),
-                &[&q, &s, &z],
-                &view,
-                vec![attr_int("axis", 0)],
-            ));
+            self.push_linear(Linear::Dequantize, b, [&q, &s, &z], &view, vec![attr_int("axis", 0)]);
             n.input[2] = view;
         }
         let quantize_output = layer.fused_activation.is_some() || self.consumed.contains(&layer.output);
@@ -671,13 +677,7 @@ impl Rewriter {
         n.output[0] = raw.clone();
         self.nodes.push(n);
         let q = self.names.fresh(&format!("{}.quantized", layer.output));
-        self.nodes.push(node(
-            "QuantizeLinear",
-            &self.names.fresh(&format!("{}.quantize", layer.output)),
-            &[&raw, &s, &z],
-            &q,
-            vec![],
-        ));
+        self.push_linear(Linear::Quantize, &layer.output, [&raw, &s, &z], &q, vec![]);
         self.quantized.insert(layer.output.clone(), q);
         self.float_input(&layer.output)?;
         Ok(())
@@ -697,14 +697,7 @@ impl Rewriter {
         let (ys, yz) = self.scale_and_zero_point(&layer.output)?;
         let mut inputs = vec![x, xs, xz, wq, ws, wz, ys, yz];
         if let (Some(b), Some(bq)) = (&layer.bias, bias_q) {
-            let q = self.names.fresh(&format!("{b}.quantized"));
-            self.initializers.push(raw_tensor(
-                &q,
-                &[bq.len()],
-                DataType::INT32,
-                bq.iter().flat_map(|v| v.to_le_bytes()).collect(),
-            ));
-            inputs.push(q);
+            inputs.push(self.int32_bias(b, &bq));
         }
         let y = self.names.fresh(&format!("{}.quantized", layer.output));
         let mut conv = n;
