@@ -33,6 +33,9 @@ pub enum Command {
     Quantize(QuantizeArgs),
     /// Spearman correlation of the training-free proxies with NB201 accuracy.
     ProxyCorr(crate::commands::ProxyCorrArgs),
+    /// Spearman correlation between latency sources (host wall clock, instructions on a
+    /// cross target, NB201 table columns) over sampled NB201 architectures.
+    LatencyCorr(crate::commands::LatencyCorrArgs),
     /// Search quality without a device: strategies on the NB201 table, a latency column
     /// playing the device.
     Nb201Bench(Nb201BenchArgs),
@@ -139,6 +142,17 @@ pub struct BenchArgs {
     /// Stop measuring after this many milliseconds.
     #[arg(long, default_value_t = 3000)]
     pub time_cap_ms: u64,
+    /// Where to measure: `host` (tract in this process, wall clock), or a `linux-cross`
+    /// target (built-in name or descriptor file): the model is shipped as `compile` ships it
+    /// and run by the target's runner under its emulator (instructions) or through its
+    /// remote commands (wall clock on the device).
+    #[arg(long, default_value = "host")]
+    pub target: String,
+    /// Quantize the model to this precision first, as `search` does for its candidates
+    /// (f16, f16-mixed, int8, int8-mixed; int8 in the target's fastest layout). Without it
+    /// the model is measured as given.
+    #[arg(long)]
+    pub precision: Option<crate::quantization::Precision>,
     #[arg(long)]
     pub json: bool,
 }

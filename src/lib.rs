@@ -7,6 +7,7 @@
 
 pub mod cli;
 pub mod commands;
+pub mod deploy;
 pub mod pipeline;
 pub mod quantization;
 pub mod search;

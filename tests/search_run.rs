@@ -242,7 +242,7 @@ fn bad_search_settings_are_clear_errors() {
     fails(&["--strategy", "annealing"], "unknown strategy `annealing`");
     fails(&["--evaluator", "oracle"], "unknown evaluator `oracle`");
     fails(&["--target", "nb201-table:toaster"], "no device `toaster`");
-    fails(&["--target", "mars"], "unknown latency target `mars`");
+    fails(&["--target", "mars"], "unknown target `mars`");
     fails(&["--budget", "0"], "budget must be at least 1");
     fails(&["--space", "nowhere.toml"], "unknown search space");
     let config = dir.path().join("bad.toml");
@@ -341,9 +341,11 @@ fn search_on_aarch64_counts_instructions_in_the_loop() {
         "--strategy",
         "random",
         "--budget",
-        "3",
+        "4",
         "--seed",
         "4",
+        "--precisions",
+        "int8,f32",
         "--target",
         "aarch64-linux",
         "--out",
@@ -354,7 +356,12 @@ fn search_on_aarch64_counts_instructions_in_the_loop() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(records.len(), 3);
+    assert_eq!(records.len(), 4);
+    // Seed 4 draws both precisions. int8 candidates run as ONNX in the ONNX-capable runner,
+    // f32 ones as NNEF in the default one; the ONNX-capable runner is built first here, so
+    // a default build replacing it would fail every int8 candidate.
+    let int8 = records.iter().filter(|r| r["precision"] == "int8").count();
+    assert!(0 < int8 && int8 < records.len(), "{records:?}");
     for r in &records {
         assert_eq!(r["status"], "evaluated", "{r}");
         let l = &r["latency"];

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 mod common;
 
-const BUILTINS: [&str; 5] = ["host", "aarch64-linux", "armv7-linux", "cortex-m4", "cortex-m7"];
+const BUILTINS: [&str; 6] = ["host", "aarch64-linux", "aarch64-a76-linux", "armv7-linux", "cortex-m4", "cortex-m7"];
 
 /// A valid user descriptor: a Cortex-M33 board.
 const CUSTOM: &str = r#"
@@ -75,12 +75,20 @@ fn builtins_are_listed_with_their_limits() {
     let listed = listed.as_array().expect("a JSON array");
     let names: Vec<_> = listed.iter().map(|t| t["name"].as_str().unwrap_or_default()).collect();
     assert_eq!(names, BUILTINS);
-    let m4 = &listed[3];
+    let by_name = |name: &str| listed.iter().find(|t| t["name"] == name).expect("listed");
+    let m4 = by_name("cortex-m4");
     assert_eq!(
         (m4["kind"].as_str(), m4["sram_kib"].as_u64(), m4["flash_kib"].as_u64()),
         (Some("mcu"), Some(256), Some(1024))
     );
-    assert_eq!(listed[2]["guest_env"]["TRACT_CPU_ARM32_NEON"], "true");
+    assert_eq!(by_name("armv7-linux")["guest_env"]["TRACT_CPU_ARM32_NEON"], "true");
+    let a76 = by_name("aarch64-a76-linux");
+    assert_eq!(a76["features"], serde_json::json!(["neon", "fp16", "dotprod"]));
+    assert_eq!(a76["triple"], by_name("aarch64-linux")["triple"]);
+    for (name, cpu) in [("aarch64-linux", "cortex-a72"), ("aarch64-a76-linux", "cortex-a76")] {
+        let emulator = by_name(name)["emulator"].as_array().expect("an emulator argv").clone();
+        assert!(emulator.windows(2).any(|w| w[0] == "-cpu" && w[1] == cpu), "{name}: {emulator:?}");
+    }
     assert_eq!(listed[0]["unit"], "ms");
     assert!(listed[1..].iter().all(|t| t["unit"] == "instructions"));
 }

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, ensure, Context, Result};
-use edgenas_runtime::{nnef_registries, save_nnef, CompiledModel, RunOptions, RuntimeError, ONNX_OPS_REGISTRY};
+use edgenas_runtime::{CompiledModel, RunOptions};
 use edgenas_targets::{
     build_runner_with, toolchain_versions, RunnerBuild, RunnerFeatures, RunnerProfile, Target, TargetKind, RUNNER_NAME,
 };
@@ -19,25 +19,20 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::cli::CompileArgs;
+use crate::deploy::{DeviceModel, NNEF_FILE};
 
 /// Version of the manifest layout; bumped when a field changes meaning.
 const MANIFEST_VERSION: u32 = 1;
-const NNEF_FILE: &str = "model.nnef.tgz";
-const ONNX_FILE: &str = "model.onnx";
 /// Largest difference, relative to the largest output magnitude (at least 1), tolerated
 /// between the ONNX model and its NNEF reload before NNEF is given up for ONNX. tract
 /// reloads a decluttered model bit-exactly, so any difference at all is suspicious; this
 /// only leaves room for a future tract reordering a reduction.
 const NNEF_ROUND_TRIP_TOLERANCE: f32 = 1e-5;
 
-/// What model file the bundle ships.
+/// What model file the bundle ships, checked against the ONNX model.
 struct ShippedModel {
-    file: &'static str,
-    bytes: Vec<u8>,
+    model: DeviceModel,
     compiled: CompiledModel,
-    /// Why NNEF was not used, when it was not.
-    fallback_reason: Option<String>,
-    registries: Vec<String>,
     /// Largest |ONNX - NNEF| output difference on the check input (NNEF only).
     round_trip_max_abs_diff: Option<f32>,
 }
@@ -63,13 +58,10 @@ pub fn compile(args: &CompileArgs) -> Result<()> {
         .with_context(|| format!("loading {}", args.model.display()))?;
     let precision = precision_of(&onnx).with_context(|| format!("reading the initializers of {label}"))?;
     let shipped = choose_model_format(&onnx, &reference, &label)?;
-    if let Some(reason) = &shipped.fallback_reason {
+    if let Some(reason) = &shipped.model.fallback_reason {
         eprintln!("note: shipping the ONNX model, not NNEF: {reason}");
     }
-    let features = RunnerFeatures {
-        onnx: shipped.file == ONNX_FILE,
-        nnef_onnx_ops: shipped.registries.iter().any(|r| r == ONNX_OPS_REGISTRY),
-    };
+    let features = shipped.model.features;
 
     let staging = Staging::new(&args.out)?;
     let build = RunnerBuild { features, ..RunnerBuild::new(profile) };
@@ -84,8 +76,8 @@ pub fn compile(args: &CompileArgs) -> Result<()> {
     let build_seconds = start.elapsed().as_secs_f64();
     let runner_bytes = fs::read(&runner).with_context(|| format!("reading {}", runner.display()))?;
 
-    let model_path = staging.path().join(shipped.file);
-    fs::write(&model_path, &shipped.bytes).with_context(|| format!("writing {}", model_path.display()))?;
+    let model_path = staging.path().join(shipped.model.file);
+    fs::write(&model_path, &shipped.model.bytes).with_context(|| format!("writing {}", model_path.display()))?;
     let manifest = manifest(&ManifestParts {
         args,
         onnx: &onnx,
@@ -99,14 +91,14 @@ pub fn compile(args: &CompileArgs) -> Result<()> {
     });
     let text = serde_json::to_string_pretty(&manifest).context("encoding the manifest")?;
     fs::write(staging.path().join("manifest.json"), text + "\n").context("writing manifest.json")?;
-    write_run_sh(&staging.path().join("run.sh"), &target, shipped.file)?;
+    write_run_sh(&staging.path().join("run.sh"), &target, shipped.model.file)?;
     staging.commit(args.force)?;
 
     println!(
         "wrote {}: {} ({} bytes), {RUNNER_NAME} ({} bytes, {}), manifest.json, run.sh",
         args.out.display(),
-        shipped.file,
-        shipped.bytes.len(),
+        shipped.model.file,
+        shipped.model.bytes.len(),
         runner_bytes.len(),
         target.triple
     );
@@ -116,40 +108,25 @@ pub fn compile(args: &CompileArgs) -> Result<()> {
 /// NNEF when tract can save the decluttered model and the reload computes what the ONNX
 /// model computes; ONNX otherwise, with the reason.
 fn choose_model_format(onnx: &[u8], reference: &CompiledModel, label: &str) -> Result<ShippedModel> {
-    let onnx_fallback = |reason: String| -> ShippedModel {
-        ShippedModel {
-            file: ONNX_FILE,
-            bytes: onnx.to_vec(),
-            compiled: reference.clone(),
-            fallback_reason: Some(reason),
-            registries: vec![],
-            round_trip_max_abs_diff: None,
-        }
+    let onnx_fallback = |reason: String| ShippedModel {
+        model: DeviceModel::onnx(onnx, reason),
+        compiled: reference.clone(),
+        round_trip_max_abs_diff: None,
     };
-    let bytes = match save_nnef(onnx, Some(reference.input_shape())) {
-        Ok(bytes) => bytes,
-        Err(RuntimeError::NnefSave(reason)) => {
-            return Ok(onnx_fallback(format!("tract cannot save it as NNEF: {reason}")))
-        }
-        Err(e) => return Err(e).with_context(|| format!("translating {label} for NNEF")),
-    };
-    let registries = nnef_registries(&bytes).context("reading back the NNEF archive")?;
-    let compiled = match CompiledModel::from_nnef_bytes(&bytes, NNEF_FILE, &RunOptions::default()) {
+    let model = DeviceModel::for_onnx(onnx, Some(reference.input_shape()))
+        .with_context(|| format!("preparing {label} for the device"))?;
+    if model.file != NNEF_FILE {
+        return Ok(ShippedModel { model, compiled: reference.clone(), round_trip_max_abs_diff: None });
+    }
+    let compiled = match CompiledModel::from_nnef_bytes(&model.bytes, NNEF_FILE, &RunOptions::default()) {
         Ok(compiled) => compiled,
         Err(e) => return Ok(onnx_fallback(format!("the saved NNEF does not reload: {e}"))),
     };
     let diff = round_trip_difference(reference, &compiled).context("comparing the NNEF reload with the ONNX model")?;
-    if let Err(why) = diff {
-        return Ok(onnx_fallback(why));
+    match diff {
+        Ok(diff) => Ok(ShippedModel { model, compiled, round_trip_max_abs_diff: Some(diff) }),
+        Err(why) => Ok(onnx_fallback(why)),
     }
-    Ok(ShippedModel {
-        file: NNEF_FILE,
-        bytes,
-        compiled,
-        fallback_reason: None,
-        registries,
-        round_trip_max_abs_diff: diff.ok(),
-    })
 }
 
 /// Runs both models on the same fixed pseudo-random input: `Ok(max abs difference)` when
@@ -212,12 +189,12 @@ fn manifest(p: &ManifestParts) -> Value {
         "manifest_version": MANIFEST_VERSION,
         "edgenas_version": env!("CARGO_PKG_VERSION"),
         "model": {
-            "file": p.shipped.file,
-            "format": if p.shipped.file == NNEF_FILE { "nnef" } else { "onnx" },
-            "sha256": hex_sha256(&p.shipped.bytes),
-            "bytes": p.shipped.bytes.len(),
-            "fallback_reason": p.shipped.fallback_reason,
-            "nnef_registries": p.shipped.registries,
+            "file": p.shipped.model.file,
+            "format": if p.shipped.model.file == NNEF_FILE { "nnef" } else { "onnx" },
+            "sha256": hex_sha256(&p.shipped.model.bytes),
+            "bytes": p.shipped.model.bytes.len(),
+            "fallback_reason": p.shipped.model.fallback_reason,
+            "nnef_registries": p.shipped.model.registries,
             "nnef_round_trip_max_abs_diff": p.shipped.round_trip_max_abs_diff,
             "source": p.args.model.display().to_string(),
             "source_sha256": hex_sha256(p.onnx),

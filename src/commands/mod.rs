@@ -5,6 +5,7 @@ mod bench_pipeline;
 mod compile;
 mod export;
 mod info;
+mod latency_corr;
 mod nb201_bench;
 mod proxy_corr;
 mod quantize;
@@ -14,6 +15,7 @@ mod space;
 mod targets;
 
 use anyhow::Result;
+pub use latency_corr::LatencyCorrArgs;
 pub use proxy_corr::ProxyCorrArgs;
 
 use crate::cli::{Cli, Command, SpaceCommand};
@@ -31,6 +33,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Nb201Bench(args) => nb201_bench::nb201_bench(&args),
         Command::Search(args) => search::search(&args),
         Command::ProxyCorr(args) => proxy_corr::proxy_corr(&args),
+        Command::LatencyCorr(args) => latency_corr::latency_corr(&args),
         Command::Quantize(args) => quantize::quantize(&args),
         Command::Targets(args) => targets::targets(&args),
         Command::Compile(args) => compile::compile(&args),

@@ -121,7 +121,7 @@ pub fn proxy_corr(args: &ProxyCorrArgs) -> Result<()> {
 
 /// `count` distinct indices of `0..NB201_SIZE`, uniformly, by a partial Fisher-Yates shuffle
 /// driven by `SeededRng::new(seed)`.
-fn distinct_indices(count: usize, seed: u64) -> Vec<usize> {
+pub(super) fn distinct_indices(count: usize, seed: u64) -> Vec<usize> {
     let mut rng = SeededRng::new(seed);
     let mut all: Vec<usize> = (0..NB201_SIZE).collect();
     for i in 0..count.min(NB201_SIZE) {

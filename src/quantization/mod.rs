@@ -97,12 +97,20 @@ impl FromStr for FormatChoice {
     }
 }
 
-/// The int8 layout that runs fastest under tract on a target, as measured by
-/// `benches/quantized_latency.py` (numbers in docs/QUANTIZATION.md).
+/// The int8 layout that runs fastest under tract on `target` (a built-in name or a
+/// descriptor file), by the architecture of its triple, as measured for
+/// docs/QUANTIZATION.md: on x86_64 by wall clock (`benches/quantized_latency.py`), on
+/// aarch64 and armv7 by instructions per inference under QEMU (`edgenas bench --target`).
+/// QDQ everywhere so far: tract runs per-channel QLinearConv through a slow generic path.
 pub fn auto_format(target: &str) -> Result<Int8Format> {
-    match target {
-        "host" => Ok(Int8Format::Qdq),
-        other => bail!("no int8 format measured for target `{other}` yet: pass --format qdq or qoperator"),
+    let resolved = edgenas_targets::Target::resolve(target).with_context(|| format!("int8 format for `{target}`"))?;
+    let arch = resolved.triple.split('-').next().unwrap_or_default();
+    match arch {
+        "x86_64" | "aarch64" | "armv7" => Ok(Int8Format::Qdq),
+        other => bail!(
+            "no int8 format measured for `{other}` (target `{}`) yet: pass --format qdq or qoperator",
+            resolved.name
+        ),
     }
 }
 
@@ -342,4 +350,20 @@ fn per_layer(
     let reference = compile(model, "f32 layer probe")?;
     let quantized = compile(quantized, "quantized layer probe")?;
     layer_sqnr(&reference, &quantized, inputs, &layers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auto_format_follows_the_target_architecture() {
+        for target in ["host", "aarch64-linux", "aarch64-a76-linux", "armv7-linux"] {
+            assert_eq!(auto_format(target).unwrap(), Int8Format::Qdq, "{target}");
+        }
+        let mcu = auto_format("cortex-m4").unwrap_err();
+        assert!(format!("{mcu:#}").contains("no int8 format measured for `thumbv7em`"), "{mcu:#}");
+        let unknown = auto_format("no-such-board").unwrap_err();
+        assert!(format!("{unknown:#}").contains("no-such-board"), "{unknown:#}");
+    }
 }

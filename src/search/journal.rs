@@ -1,8 +1,10 @@
 //! The run journal: one JSON line per candidate, appended and flushed as soon as the
 //! candidate is decided, so killing the process loses at most the candidate in flight.
+//! [`Journal`] serves other long commands the same way (`latency-corr`).
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
+use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -10,6 +12,7 @@ use edgenas_compiler::space::Genome;
 use edgenas_runtime::LatencyStats;
 
 use crate::quantization::Precision;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 /// What happened to a candidate.
@@ -58,17 +61,18 @@ pub struct CandidateRecord {
     pub times: StageTimes,
 }
 
-/// Append-only JSON-lines file of [`CandidateRecord`]s.
-pub struct Journal {
+/// Append-only JSON-lines file of records (the search's [`CandidateRecord`]s by default).
+pub struct Journal<R = CandidateRecord> {
     path: PathBuf,
     file: File,
+    records: PhantomData<fn(R)>,
 }
 
-impl Journal {
+impl<R: Serialize + DeserializeOwned> Journal<R> {
     /// Opens (creating if needed) the journal at `path` and returns the records already in
     /// it. A torn last line (the process was killed while writing it) is dropped and
     /// truncated away; any other unreadable line is an error naming its line number.
-    pub fn open(path: &Path) -> Result<(Self, Vec<CandidateRecord>)> {
+    pub fn open(path: &Path) -> Result<(Self, Vec<R>)> {
         let bytes = match std::fs::read(path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
@@ -81,8 +85,7 @@ impl Journal {
             .lines()
             .enumerate()
             .map(|(i, line)| {
-                serde_json::from_str::<CandidateRecord>(line)
-                    .with_context(|| format!("journal {} line {}", path.display(), i + 1))
+                serde_json::from_str::<R>(line).with_context(|| format!("journal {} line {}", path.display(), i + 1))
             })
             .collect::<Result<Vec<_>>>()?;
         let file = OpenOptions::new()
@@ -91,11 +94,11 @@ impl Journal {
             .open(path)
             .with_context(|| format!("opening journal {}", path.display()))?;
         file.set_len(complete as u64).with_context(|| format!("truncating the torn end of {}", path.display()))?;
-        Ok((Journal { path: path.to_path_buf(), file }, records))
+        Ok((Journal { path: path.to_path_buf(), file, records: PhantomData }, records))
     }
 
     /// Appends one record and flushes it to the OS.
-    pub fn append(&mut self, record: &CandidateRecord) -> Result<()> {
+    pub fn append(&mut self, record: &R) -> Result<()> {
         let mut line = serde_json::to_string(record).context("serializing a journal record")?;
         line.push('\n');
         self.file.write_all(line.as_bytes()).with_context(|| format!("appending to {}", self.path.display()))?;

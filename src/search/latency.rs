@@ -1,49 +1,56 @@
 //! Where the latency objective comes from: a measurement backend of a target, or the
 //! published latency column of the NB201 table (deterministic, for NB201 genomes).
 
+use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use edgenas_compiler::space::nb201::Nb201Table;
 use edgenas_compiler::space::Genome;
-use edgenas_runtime::{save_nnef, BenchConfig, CompiledModel, LatencyStats, LatencyUnit, RuntimeError};
+use edgenas_runtime::{BenchConfig, CompiledModel, LatencyStats, LatencyUnit};
 use edgenas_targets::{
     build_runner_with, DeviceArtifact, DeviceBackend, LocalBackend, MeasureBackend, QemuUserBackend, RemoteBackend,
-    RunnerBuild, RunnerProfile, Target, TargetKind,
+    RunnerBuild, RunnerFeatures, RunnerProfile, Target, TargetKind,
 };
 
 use super::config::LatencyConfig;
+use crate::deploy::DeviceModel;
+use crate::quantization::Precision;
 
 pub enum LatencySource {
     /// Wall clock on this host through tract.
     Host { backend: LocalBackend, bench: BenchConfig },
     /// `lat_ms_<device>` of the shipped NB201 table.
     Nb201Table { device: String },
-    /// A cross target: each candidate saved as NNEF and run by the target's runner (built
-    /// once, default features: the same build `edgenas compile` makes) under its emulator (instruction counts) or through its remote
-    /// commands (wall clock on the device).
+    /// A cross target: each candidate shipped as `edgenas compile` would ship it (NNEF, or
+    /// ONNX for int8) and run by the target's runner under its emulator (instruction
+    /// counts) or through its remote commands (wall clock on the device).
     Device(Box<DeviceSource>),
 }
 
-/// What [`LatencySource::Device`] holds: the target, its backend, the runner built once for
-/// it, and a scratch directory for the candidates' model files.
+/// What [`LatencySource::Device`] holds: the target, its backend, the runners built for it
+/// (one per feature set, built on first need and kept), and a scratch directory for the
+/// candidates' model files.
 pub struct DeviceSource {
     target: Target,
     backend: Box<dyn DeviceBackend>,
-    runner: PathBuf,
+    runners: Mutex<HashMap<RunnerFeatures, Result<PathBuf, String>>>,
     bench: BenchConfig,
     scratch: tempfile::TempDir,
 }
 
 impl LatencySource {
-    pub fn from_config(cfg: &LatencyConfig) -> Result<Self> {
+    /// The source `cfg.target` names. For a device target, the runners that `precisions`
+    /// need are built here, so that a missing toolchain stops the search before it starts.
+    pub fn from_config(cfg: &LatencyConfig, precisions: &[Precision]) -> Result<Self> {
+        let bench = BenchConfig {
+            time_cap: Duration::from_millis(cfg.time_cap_ms),
+            spread_target: cfg.spread,
+            ..BenchConfig::default()
+        };
         if cfg.target == "host" {
-            let bench = BenchConfig {
-                time_cap: Duration::from_millis(cfg.time_cap_ms),
-                spread_target: cfg.spread,
-                ..BenchConfig::default()
-            };
             return Ok(LatencySource::Host { backend: LocalBackend::default(), bench });
         }
         if let Some(device) = cfg.target.strip_prefix("nb201-table:") {
@@ -60,22 +67,11 @@ impl LatencySource {
             TargetKind::Mcu => bail!("target `{}` is a microcontroller: its backend is not built yet", target.name),
             TargetKind::LinuxCross => {}
         }
-        let scratch = tempfile::tempdir().context("creating a scratch directory for device models")?;
-        let build = RunnerBuild::new(RunnerProfile::Release);
-        eprintln!("building the runner for {} (cached after the first build)", target.name);
-        let runner = build_runner_with(&target, &build, scratch.path())
-            .with_context(|| format!("building the runner for `{}`", target.name))?;
-        let backend: Box<dyn DeviceBackend> = if target.remote.is_some() {
-            Box::new(RemoteBackend::new(target.clone())?)
-        } else {
-            Box::new(QemuUserBackend::new(target.clone())?)
-        };
-        let bench = BenchConfig {
-            time_cap: Duration::from_millis(cfg.time_cap_ms),
-            spread_target: cfg.spread,
-            ..BenchConfig::default()
-        };
-        Ok(LatencySource::Device(Box::new(DeviceSource { target, backend, runner, bench, scratch })))
+        let device = DeviceSource::new(target, bench)?;
+        for precision in precisions {
+            device.runner(DeviceSource::runner_features(*precision))?;
+        }
+        Ok(LatencySource::Device(Box::new(device)))
     }
 
     /// What the latency numbers count.
@@ -133,17 +129,63 @@ impl LatencySource {
 }
 
 impl DeviceSource {
-    fn measure(&self, onnx: &[u8]) -> Result<LatencyStats> {
-        let nnef = save_nnef(onnx, None).map_err(|e| match e {
-            RuntimeError::NnefSave(why) => anyhow::anyhow!(
-                "the candidate cannot be saved as NNEF ({why}); device targets measure f32 and f16 candidates \
-                 (int8 graphs need the ONNX-capable runner, not wired into search yet)"
-            ),
-            e => anyhow::Error::new(e).context("saving the candidate as NNEF"),
-        })?;
-        let model = self.scratch.path().join("model.nnef.tgz");
-        std::fs::write(&model, nnef).with_context(|| format!("writing {}", model.display()))?;
-        let artifact = DeviceArtifact { runner: self.runner.clone(), model, input: None };
+    /// The backend of `target` (a `linux-cross` one): its remote commands when it has
+    /// some, else its emulator. Builds nothing yet.
+    pub fn new(target: Target, bench: BenchConfig) -> Result<Self> {
+        let backend: Box<dyn DeviceBackend> = if target.remote.is_some() {
+            Box::new(RemoteBackend::new(target.clone())?)
+        } else {
+            Box::new(QemuUserBackend::new(target.clone())?)
+        };
+        let scratch = tempfile::tempdir().context("creating a scratch directory for device models")?;
+        Ok(DeviceSource { target, backend, runners: Mutex::new(HashMap::new()), bench, scratch })
+    }
+
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    /// Measures the ONNX model `onnx` on the device: saved as NNEF, or shipped as ONNX to a
+    /// runner with the ONNX parser when NNEF cannot hold it (int8 QDQ graphs).
+    pub fn measure(&self, onnx: &[u8]) -> Result<LatencyStats> {
+        let shipped = DeviceModel::for_onnx(onnx, None)?;
+        let runner = self.runner(shipped.features)?;
+        let model = self.scratch.path().join(shipped.file);
+        std::fs::write(&model, &shipped.bytes).with_context(|| format!("writing {}", model.display()))?;
+        let artifact = DeviceArtifact { runner, model, input: None };
         Ok(self.backend.measure(&artifact, &self.bench)?)
+    }
+
+    /// The runner features a model of `precision` from our emitter needs: int8 graphs are
+    /// QDQ or QOperator ONNX, which NNEF cannot hold.
+    pub fn runner_features(precision: Precision) -> RunnerFeatures {
+        RunnerFeatures { onnx: precision.is_int8(), nnef_onnx_ops: false }
+    }
+
+    /// The release runner with `features`, built for the target on first use (cargo
+    /// reuses earlier builds: only the first one of a target and feature set takes minutes).
+    /// A failed build is remembered and reported again without rebuilding.
+    fn runner(&self, features: RunnerFeatures) -> Result<PathBuf> {
+        let mut runners = self.runners.lock().map_err(|_| anyhow::anyhow!("a runner build panicked"))?;
+        if let Some(runner) = runners.get(&features) {
+            return runner.clone().map_err(|e| anyhow::anyhow!("{e}"));
+        }
+        let build = RunnerBuild { features, ..RunnerBuild::new(RunnerProfile::Release) };
+        let names = features.names();
+        eprintln!(
+            "building the runner for {}{} (cached after the first build)",
+            self.target.name,
+            if names.is_empty() { String::new() } else { format!(" with {}", names.join(",")) }
+        );
+        let dir = self.scratch.path().join(if names.is_empty() { "default".to_string() } else { names.join("+") });
+        let runner = std::fs::create_dir_all(&dir)
+            .with_context(|| format!("creating {}", dir.display()))
+            .and_then(|()| {
+                build_runner_with(&self.target, &build, &dir)
+                    .with_context(|| format!("building the runner for `{}`", self.target.name))
+            })
+            .map_err(|e| format!("{e:#}"));
+        runners.insert(features, runner.clone());
+        runner.map_err(|e| anyhow::anyhow!("{e}"))
     }
 }

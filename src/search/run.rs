@@ -73,7 +73,7 @@ pub fn resume_search(out_dir: &Path, settings: &RunSettings) -> Result<SearchSum
 
 fn run_search(cfg: &SearchConfig, out_dir: &Path, settings: &RunSettings) -> Result<SearchSummary> {
     let space = SearchSpace::resolve(&cfg.space).with_context(|| format!("loading search space `{}`", cfg.space))?;
-    let latency = LatencySource::from_config(&cfg.latency)?;
+    let latency = LatencySource::from_config(&cfg.latency, &cfg.precisions)?;
     if latency.unit() == LatencyUnit::Instructions && cfg.constraints.max_latency_ms.is_some() {
         bail!(
             "latency target `{}` counts instructions (an emulator), so max_latency_ms does not apply; drop it",

@@ -65,7 +65,7 @@ impl fmt::Display for RunnerProfile {
 }
 
 /// Optional features of the runner; none by default (NNEF with tract's core operators).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 pub struct RunnerFeatures {
     /// `onnx`: also load `.onnx` files (links the ONNX parser, tract-onnx).
     pub onnx: bool,

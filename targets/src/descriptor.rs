@@ -13,9 +13,10 @@ use serde::{Deserialize, Serialize};
 use crate::TargetError;
 
 /// The built-in descriptors, by name, in listing order.
-const BUILTINS: [(&str, &str); 5] = [
+const BUILTINS: [(&str, &str); 6] = [
     ("host", include_str!("../builtin/host.toml")),
     ("aarch64-linux", include_str!("../builtin/aarch64-linux.toml")),
+    ("aarch64-a76-linux", include_str!("../builtin/aarch64-a76-linux.toml")),
     ("armv7-linux", include_str!("../builtin/armv7-linux.toml")),
     ("cortex-m4", include_str!("../builtin/cortex-m4.toml")),
     ("cortex-m7", include_str!("../builtin/cortex-m7.toml")),
