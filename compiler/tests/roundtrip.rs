@@ -23,7 +23,11 @@ fn roundtrip(space_name: &str, seed: u64) {
     let graph = genome.build().unwrap();
     let cost = CostReport::analyze(&graph).unwrap();
     assert!(cost.macs > 0 && cost.params > 0 && cost.peak_activation_bytes > 0);
-    assert!(cost.weight_bytes.int8 < cost.weight_bytes.f16 && cost.weight_bytes.f16 < cost.weight_bytes.f32);
+    // f16 halves every stored value; int8 keeps 4-byte (int32) biases, so it undercuts f16
+    // only when weights outnumber twice the biases: not in an NB201 cell whose output does
+    // not depend on its input, where lowering leaves little more than biases.
+    let w = cost.weight_bytes;
+    assert!(w.f16 * 2 == w.f32 && w.int8 < w.f32, "{w:?}");
 
     let deployed = lower::lower(&graph, seed).unwrap();
     let bytes = onnx::to_bytes(&onnx::emit(&deployed, &Default::default()).unwrap()).unwrap();
