@@ -1,6 +1,6 @@
 //! Bad input through the CLI: a clear error naming the problem, a non-zero exit, no panic.
 
-use common::{edgenas, stderr};
+use common::{edgenas, model_with_unknown_op, stderr};
 
 mod common;
 
@@ -81,45 +81,4 @@ fn wrong_input_shape_and_truncated_npy() {
     std::fs::write(&input, &bytes[..bytes.len() / 2]).unwrap();
     fails_with(&["run", m, "--input", i, "--output", o], "x.npy");
     assert!(!output.exists());
-}
-
-/// A one-node model whose op no runtime knows, built with the same protobuf crate.
-fn model_with_unknown_op() -> Vec<u8> {
-    use onnx_protobuf::{GraphProto, Message, ModelProto, NodeProto, OperatorSetIdProto};
-    let mut node = NodeProto::new();
-    node.op_type = "NoSuchOp".into();
-    node.name = "n0".into();
-    node.input = vec!["x".into()];
-    node.output = vec!["y".into()];
-    let mut graph = GraphProto::new();
-    graph.name = "g".into();
-    graph.node = vec![node];
-    graph.input = vec![value_info("x")];
-    graph.output = vec![value_info("y")];
-    let mut model = ModelProto::new();
-    model.ir_version = 8;
-    let mut opset = OperatorSetIdProto::new();
-    opset.version = 17;
-    model.opset_import = vec![opset];
-    model.graph = Some(graph).into();
-    model.write_to_bytes().unwrap()
-}
-
-fn value_info(name: &str) -> onnx_protobuf::ValueInfoProto {
-    use onnx_protobuf::{tensor_shape_proto, type_proto, TensorShapeProto, TypeProto, ValueInfoProto};
-    let mut shape = TensorShapeProto::new();
-    for d in [1, 4] {
-        let mut dim = tensor_shape_proto::Dimension::new();
-        dim.value = Some(tensor_shape_proto::dimension::Value::DimValue(d));
-        shape.dim.push(dim);
-    }
-    let mut t = type_proto::Tensor::new();
-    t.elem_type = 1;
-    t.shape = Some(shape).into();
-    let mut ty = TypeProto::new();
-    ty.value = Some(type_proto::Value::TensorType(t));
-    let mut vi = ValueInfoProto::new();
-    vi.name = name.into();
-    vi.type_ = Some(ty).into();
-    vi
 }

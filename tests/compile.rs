@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-use common::{edgenas, stderr, stdout};
+use common::{edgenas, model_with_unknown_op, stderr, stdout};
 use edgenas_runtime::{read_npy_f32, write_npy_f32, LatencyStats, LatencyUnit, TensorF32};
 use edgenas_targets::Target;
 use serde_json::Value;
@@ -355,45 +355,4 @@ fn succeed(command: &mut Command) -> Output {
 
 fn s(path: &Path) -> &str {
     path.to_str().unwrap()
-}
-
-/// A one-node model whose op no runtime knows.
-fn model_with_unknown_op() -> Vec<u8> {
-    use onnx_protobuf::{
-        tensor_shape_proto, type_proto, GraphProto, Message, ModelProto, NodeProto, OperatorSetIdProto,
-        TensorShapeProto, TypeProto, ValueInfoProto,
-    };
-    let value_info = |name: &str| {
-        let mut shape = TensorShapeProto::new();
-        for d in [1, 4] {
-            let mut dim = tensor_shape_proto::Dimension::new();
-            dim.value = Some(tensor_shape_proto::dimension::Value::DimValue(d));
-            shape.dim.push(dim);
-        }
-        let mut t = type_proto::Tensor::new();
-        t.elem_type = 1;
-        t.shape = Some(shape).into();
-        let mut ty = TypeProto::new();
-        ty.value = Some(type_proto::Value::TensorType(t));
-        let mut v = ValueInfoProto::new();
-        v.name = name.into();
-        v.type_ = Some(ty).into();
-        v
-    };
-    let mut node = NodeProto::new();
-    node.op_type = "NoSuchOp".into();
-    node.input = vec!["x".into()];
-    node.output = vec!["y".into()];
-    let mut graph = GraphProto::new();
-    graph.name = "g".into();
-    graph.node = vec![node];
-    graph.input = vec![value_info("x")];
-    graph.output = vec![value_info("y")];
-    let mut model = ModelProto::new();
-    model.ir_version = 8;
-    let mut opset = OperatorSetIdProto::new();
-    opset.version = 17;
-    model.opset_import = vec![opset];
-    model.graph = Some(graph).into();
-    model.write_to_bytes().unwrap()
 }

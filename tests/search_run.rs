@@ -17,15 +17,18 @@ fn search(args: &[&str]) -> std::process::Output {
     out
 }
 
-fn journal_without_times(dir: &Path) -> Vec<serde_json::Value> {
+/// The records of the run journal in `dir`.
+fn journal(dir: &Path) -> Vec<serde_json::Value> {
     let text = std::fs::read_to_string(dir.join("journal.jsonl")).expect("journal");
-    text.lines()
-        .map(|l| {
-            let mut v: serde_json::Value = serde_json::from_str(l).expect("journal line");
-            v.as_object_mut().expect("record").remove("times");
-            v
-        })
-        .collect()
+    text.lines().map(|l| serde_json::from_str(l).expect("journal line")).collect()
+}
+
+fn journal_without_times(dir: &Path) -> Vec<serde_json::Value> {
+    let mut records = journal(dir);
+    for v in &mut records {
+        v.as_object_mut().expect("record").remove("times");
+    }
+    records
 }
 
 fn csv_rows(path: &Path) -> Vec<Vec<String>> {
@@ -276,11 +279,7 @@ fn precision_is_a_search_dimension_measured_as_compiled() {
         "--out",
         out.to_str().unwrap(),
     ]);
-    let records: Vec<serde_json::Value> = std::fs::read_to_string(out.join("journal.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let records = journal(&out);
     let int8: Vec<&serde_json::Value> = records.iter().filter(|r| r["precision"] == "int8").collect();
     let f32: Vec<&serde_json::Value> = records.iter().filter(|r| r.get("precision").is_none()).collect();
     assert!(!int8.is_empty() && !f32.is_empty(), "seed 2 draws both precisions: {records:?}");
@@ -351,11 +350,7 @@ fn search_on_aarch64_counts_instructions_in_the_loop() {
         "--out",
         out.to_str().unwrap(),
     ]);
-    let records: Vec<serde_json::Value> = std::fs::read_to_string(out.join("journal.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let records = journal(&out);
     assert_eq!(records.len(), 4);
     // Seed 4 draws both precisions. int8 candidates run as ONNX in the ONNX-capable runner,
     // f32 ones as NNEF in the default one; the ONNX-capable runner is built first here, so
