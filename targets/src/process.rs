@@ -50,6 +50,17 @@ impl CommandOutcome {
     }
 }
 
+/// `error: cause: cause`: an error and its chain of sources on one line.
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    text
+}
+
 /// Runs `argv[0]` with arguments `argv[1..]`, without a shell, in `cwd` (default: the
 /// current directory), stdin closed, stdout and stderr captured in full.
 ///

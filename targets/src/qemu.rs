@@ -14,6 +14,7 @@ use std::time::Duration;
 use edgenas_runtime::{BenchConfig, LatencyStats, LatencyUnit};
 use sha2::{Digest, Sha256};
 
+use crate::process::error_chain;
 use crate::{run_command, DeviceArtifact, DeviceBackend, MeasureError, ProcessError, Target, TargetKind, END_MARKER};
 
 const PLUGIN_SOURCE: &str = include_str!("../qemu/insn_count.c");
@@ -158,7 +159,7 @@ impl QemuUserBackend {
         argv.push(path_arg(c_file.path(), &self.target.name)?);
         argv.extend(libs.iter().map(|l| l.to_string()));
         let outcome = run_command(&argv, None, BUILD_TIMEOUT).map_err(|e| {
-            self.unavailable(format!("cannot run the C compiler `{cc}` to build {stem}.so: {}", chain(&e)))
+            self.unavailable(format!("cannot run the C compiler `{cc}` to build {stem}.so: {}", error_chain(&e)))
         })?;
         if !outcome.success() {
             return Err(self.unavailable(format!(
@@ -251,8 +252,8 @@ impl DeviceBackend for QemuUserBackend {
         let timeout =
             self.timeout.unwrap_or_else(|| config.time_cap.saturating_mul(EMULATION_SLOWDOWN).max(MIN_RUN_TIMEOUT));
         let outcome = run_command(&argv, None, timeout).map_err(|e| match e {
-            ProcessError::Spawn { .. } => self.unavailable(format!("cannot start the emulator: {}", chain(&e))),
-            e => self.failed(chain(&e)),
+            ProcessError::Spawn { .. } => self.unavailable(format!("cannot start the emulator: {}", error_chain(&e))),
+            e => self.failed(error_chain(&e)),
         })?;
         if outcome.stderr.contains("Could not load plugin") {
             return Err(self.unavailable(format!(
@@ -354,17 +355,6 @@ fn tail(text: &str) -> String {
         Some((at, _)) if skip > 0 => format!("...{}", &text[at..]),
         _ => text.to_string(),
     }
-}
-
-/// `error: cause: cause` of an error and its sources.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(&format!(": {cause}"));
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

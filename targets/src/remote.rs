@@ -13,6 +13,7 @@ use std::time::Duration;
 use edgenas_runtime::{BenchConfig, LatencyStats, LatencyUnit, RuntimeError};
 use serde::{Deserialize, Serialize};
 
+use crate::process::error_chain;
 use crate::{
     run_command, CommandOutcome, DeviceArtifact, DeviceBackend, MeasureError, ProcessError, Target, TargetError,
 };
@@ -590,17 +591,6 @@ fn stderr_tail(stderr: &str) -> Option<String> {
         Some((start, _)) if start > 0 => format!("…{}", &trimmed[start..]),
         _ => trimmed.to_string(),
     })
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]
