@@ -17,7 +17,7 @@ const STDERR_TAIL_LINES: usize = 20;
 /// verdict from stdout.
 ///
 /// In every argument the placeholders `{onnx}`, `{arch_json}` and `{workdir}` are replaced
-/// by the paths of [`EvalContext::onnx_path`], [`EvalContext::arch_json_path`] and
+/// by the absolute paths of [`EvalContext::onnx_path`], [`EvalContext::arch_json_path`] and
 /// [`EvalContext::workdir`] (plain text replacement, so `--model={onnx}` works; nothing is
 /// split or quoted). A relative program path such as `./train.sh` is taken relative to the
 /// current directory.
@@ -37,16 +37,23 @@ pub struct CommandEvaluator {
 impl CommandEvaluator {
     /// The command line for one candidate, placeholders substituted.
     pub fn command_line(&self, ctx: &EvalContext<'_>) -> Result<Vec<String>> {
-        let utf8 = |p: &Path| p.to_str().map(str::to_owned).with_context(|| format!("{} is not UTF-8", p.display()));
-        let onnx = utf8(ctx.onnx_path)?;
-        let arch_json = utf8(ctx.arch_json_path)?;
-        let workdir = utf8(ctx.workdir)?;
-        Ok(self
-            .argv
-            .iter()
-            .map(|a| a.replace("{onnx}", &onnx).replace("{arch_json}", &arch_json).replace("{workdir}", &workdir))
-            .collect())
+        substitute(&self.argv, ctx.onnx_path, ctx.arch_json_path, ctx.workdir)
     }
+}
+
+/// `argv` with `{onnx}`, `{arch_json}` and `{workdir}` replaced by the absolute forms of the
+/// given paths: the command runs in `workdir`, where a path relative to our own current
+/// directory would name the wrong file.
+fn substitute(argv: &[String], onnx: &Path, arch_json: &Path, workdir: &Path) -> Result<Vec<String>> {
+    let text = |p: &Path| -> Result<String> {
+        let absolute = std::path::absolute(p).with_context(|| format!("making {} absolute", p.display()))?;
+        absolute.into_os_string().into_string().map_err(|p| anyhow!("{} is not UTF-8", Path::new(&p).display()))
+    };
+    let (onnx, arch_json, workdir) = (text(onnx)?, text(arch_json)?, text(workdir)?);
+    Ok(argv
+        .iter()
+        .map(|a| a.replace("{onnx}", &onnx).replace("{arch_json}", &arch_json).replace("{workdir}", &workdir))
+        .collect())
 }
 
 impl AccuracyEvaluator for CommandEvaluator {
@@ -110,4 +117,28 @@ fn parse_result(stdout: &str, workdir: &Path) -> Result<AccuracyResult> {
         Some(other) => bail!("printed a result whose \"onnx\" is not a path: {other}"),
     };
     Ok(AccuracyResult { accuracy, trained_onnx })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_become_absolute_paths() {
+        let cwd = std::env::current_dir().unwrap();
+        let argv: Vec<String> = ["train", "{onnx}", "--arch={arch_json}", "{workdir}/out", "{other}"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let got =
+            substitute(&argv, Path::new("runs/x/m.onnx"), Path::new("/abs/genome.json"), Path::new("runs/x")).unwrap();
+        let expected = vec![
+            "train".to_string(),
+            cwd.join("runs/x/m.onnx").display().to_string(),
+            "--arch=/abs/genome.json".to_string(),
+            format!("{}/out", cwd.join("runs/x").display()),
+            "{other}".to_string(),
+        ];
+        assert_eq!(got, expected);
+    }
 }
