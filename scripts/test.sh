@@ -2,7 +2,7 @@
 # Runs every test of the workspace. First installs the cross toolchains the target tests
 # build and emulate with (scripts/setup-cross.sh: apt + rustup, skipped when present) and
 # makes (or updates) the Python venv with the peers the tests check against (onnx checker,
-# onnxruntime) in .venv; idempotent.
+# onnxruntime) and the trainer's JAX in .venv; idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup-cross.sh

@@ -1,5 +1,5 @@
 //! fp16 conversion through the CLI: the converted model passes the ONNX checker, tract
-//! and onnxruntime agree on it, and it stays within 1e-2 relative of the f32 model.
+//! and onnxruntime agree on it, and it stays close to the f32 model.
 
 use edgenas::pipeline::{emit_genome, BatchNormInit};
 use edgenas_compiler::rng::SeededRng;
@@ -10,11 +10,11 @@ use common::{edgenas, stderr};
 
 mod common;
 
-/// Bound on fp16's max relative output error (max |f16 - f32| / max |f32|) in tract. The
-/// quantization issue asks for 1e-2; whole-network f16 on these 20-30 layer nets in tract
-/// (f16 emulated on x86) was seen at up to 1.6e-2, so that target is not met yet (mixed
-/// precision with first/last layers in f32 is the planned fix) and this test holds the
-/// line at 5e-2: a wrong conversion (a transposed weight, a lost bias) is off by > 1e-1.
+/// Bound on fp16's max relative output error (max |f16 - f32| / max |f32|) in tract, on
+/// seeded (untrained) nets. The issue's 1e-2 is for trained networks and is checked in
+/// tests/peer_trained.rs; seeded mbconv nets are chaotic (small errors grow layer by
+/// layer, docs/QUANTIZATION.md) and were seen at up to 1.6e-2, so this test holds the line
+/// at 5e-2: a wrong conversion (a transposed weight, a lost bias) is off by > 1e-1.
 const F16_VS_F32: f32 = 5e-2;
 /// tract and onnxruntime both compute in f16 but round at different points (tract emulates
 /// f16 on x86, onnxruntime's CPU provider upcasts some ops); each rounding is up to 2^-11

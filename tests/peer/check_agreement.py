@@ -1,0 +1,39 @@
+"""Peer check of a quantized model against its f32 original, by onnxruntime alone.
+
+Usage: check_agreement.py F32.onnx QUANTIZED.onnx INPUTS.npy
+Runs both models in onnxruntime with graph optimizations off (the graphs as written: QDQ
+runs as f32 with fake quantization, so onnxruntime's saturating u8 x s8 kernels on CPUs
+without VNNI play no part) on every input of INPUTS.npy ([N, C, H, W], one at a time) and
+prints one JSON line:
+  {"checker": "ok" | error, "inputs": N, "top1_agreement": fraction of inputs whose argmax
+   agrees, "max_rel_error": max |q - f| / max |f| over all outputs}
+"""
+import json
+import sys
+
+import numpy as np
+
+from peer_common import checker_verdict, session
+
+
+def main():
+    f32_path, q_path, inputs_path = sys.argv[1:4]
+    x = np.load(inputs_path)
+    full = session(f32_path, "none")
+    quant = session(q_path, "none")
+    name_f = full.get_inputs()[0].name
+    name_q = quant.get_inputs()[0].name
+    ys_f, ys_q = [], []
+    for i in range(x.shape[0]):
+        xi = x[i : i + 1]
+        ys_f.append(full.run(None, {name_f: xi})[0].astype(np.float64))
+        ys_q.append(quant.run(None, {name_q: xi})[0].astype(np.float64))
+    yf = np.concatenate(ys_f)
+    yq = np.concatenate(ys_q)
+    agree = float(np.mean(np.argmax(yf, axis=-1) == np.argmax(yq, axis=-1)))
+    rel = float(np.max(np.abs(yq - yf)) / max(np.max(np.abs(yf)), 1e-12))
+    print(json.dumps({"checker": checker_verdict(q_path), "inputs": int(x.shape[0]), "top1_agreement": agree, "max_rel_error": rel}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,199 @@
+//! The quantization fidelity bounds, on trained networks of both search spaces.
+//!
+//! Each test exports an architecture, trains it on the synthetic "prototypes" task with
+//! `scripts/train_synthetic.py` (JAX; weights written back into the same graph), then:
+//! - int8 (`--format auto`, calibrated on 400 task inputs, 100 held out) must keep top-1
+//!   agreement with the f32 model at >= 99%: `--min-top1-agreement 99` passes, and on 500
+//!   further task inputs both tract and onnxruntime agree with f32 on >= 99%;
+//! - fp16 must stay within 1e-2 max relative output error, in tract (the report) and in
+//!   onnxruntime on the same 500 inputs.
+//!
+//! Both quantized models must pass `onnx.checker.check_model(full_check=True)`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use edgenas_runtime::{read_npy_f32, write_npy_f32, CompiledModel, RunOptions, TensorF32};
+
+use common::{edgenas, peer_python, root, stderr, stdout};
+
+mod common;
+
+/// The bound: int8 must agree with f32 on the top-1 class of >= 99% of inputs.
+const MIN_TOP1_AGREEMENT: f64 = 0.99;
+/// The bound on fp16: max |f16 - f32| / max |f32| over a set of inputs.
+const MAX_FP16_REL_ERROR: f64 = 1e-2;
+/// The trained model must solve the task, or the bounds say nothing about a trained net:
+/// the runs behind this test reach 99-100% (chance is 10%).
+const MIN_TASK_ACCURACY: f64 = 95.0;
+/// fp16 in tract on x86 is emulated (NB201 6111: ~2 s per inference), so the fp16 report
+/// runs on the first inputs of the calibration file only; onnxruntime covers all 500.
+const FP16_REPORT_INPUTS: usize = 10;
+
+struct TrainedModel {
+    f32_model: PathBuf,
+    calibration: PathBuf,
+    test_inputs: PathBuf,
+}
+
+/// Trains `model` for `steps` steps; writes the trained model, 500 calibration inputs and
+/// 500 test inputs (disjoint random streams of the task) into `dir`.
+fn train(model: &Path, steps: usize, dir: &Path) -> TrainedModel {
+    let trained = TrainedModel {
+        f32_model: dir.join("trained.onnx"),
+        calibration: dir.join("calib.npy"),
+        test_inputs: dir.join("test.npy"),
+    };
+    let out = Command::new(peer_python())
+        .arg(root().join("scripts/train_synthetic.py"))
+        .arg(model)
+        .arg("--out")
+        .arg(&trained.f32_model)
+        .args(["--steps", &steps.to_string(), "--calib-count", "500", "--test-count", "500"])
+        .arg("--calib-out")
+        .arg(&trained.calibration)
+        .arg("--test-out")
+        .arg(&trained.test_inputs)
+        .output()
+        .expect("spawning python");
+    assert!(out.status.success(), "training failed:\n{}", stderr(&out));
+    let line = stdout(&out).lines().last().unwrap_or_default().to_owned();
+    let result: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let accuracy = result["accuracy"].as_f64().unwrap();
+    eprintln!("trained {}: {line}", model.display());
+    assert!(accuracy >= MIN_TASK_ACCURACY, "task accuracy {accuracy}% after {steps} steps");
+    trained
+}
+
+fn report(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// onnxruntime's verdict on `quantized` against `f32_model` over `inputs`
+/// (tests/peer/check_agreement.py).
+fn peer_agreement(f32_model: &Path, quantized: &Path, inputs: &Path) -> serde_json::Value {
+    let line = common::run_peer("check_agreement.py", &[f32_model, quantized, inputs]);
+    let v: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
+    assert_eq!(v["checker"], "ok", "{}: {v}", quantized.display());
+    assert_eq!(v["inputs"], 500, "{v}");
+    v
+}
+
+/// The fraction of `inputs` ([N, C, H, W]) on which tract's top-1 class of `quantized`
+/// and `f32_model` agree.
+fn tract_top1_agreement(f32_model: &Path, quantized: &Path, inputs: &Path) -> f64 {
+    let full = CompiledModel::from_onnx_path(f32_model, &RunOptions::default()).unwrap();
+    let quant = CompiledModel::from_onnx_path(quantized, &RunOptions::default()).unwrap();
+    let x = read_npy_f32(inputs).unwrap();
+    let per_input: usize = x.shape[1..].iter().product();
+    let argmax = |y: &TensorF32| (0..y.data.len()).max_by(|&a, &b| y.data[a].total_cmp(&y.data[b])).unwrap();
+    let n = x.shape[0];
+    let agree = (0..n)
+        .filter(|&i| {
+            let mut shape = x.shape.clone();
+            shape[0] = 1;
+            let xi = TensorF32::new(shape, x.data[i * per_input..(i + 1) * per_input].to_vec()).unwrap();
+            argmax(&full.run(&xi).unwrap()[0]) == argmax(&quant.run(&xi).unwrap()[0])
+        })
+        .count();
+    agree as f64 / n as f64
+}
+
+fn int8_meets_the_top1_bound(trained: &TrainedModel, dir: &Path) {
+    let (q, r) = (dir.join("int8.onnx"), dir.join("int8.json"));
+    let out = edgenas(&[
+        "quantize",
+        trained.f32_model.to_str().unwrap(),
+        "--to",
+        "int8",
+        "--calib",
+        trained.calibration.to_str().unwrap(),
+        "--min-top1-agreement",
+        "99",
+        "--out",
+        q.to_str().unwrap(),
+        "--report",
+        r.to_str().unwrap(),
+    ]);
+    eprintln!("{}", stderr(&out));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let fidelity = &report(&r)["fidelity"];
+    assert_eq!(fidelity["held_out"]["inputs"], 100);
+    for split in ["calibration", "held_out"] {
+        let top1 = fidelity[split]["top1_agreement"].as_f64().unwrap();
+        assert!(top1 >= MIN_TOP1_AGREEMENT, "{split}: tract top-1 agreement {top1}");
+    }
+    let top1 = tract_top1_agreement(&trained.f32_model, &q, &trained.test_inputs);
+    eprintln!("tract, int8: top-1 agreement {top1} on the test inputs");
+    assert!(top1 >= MIN_TOP1_AGREEMENT, "tract top-1 agreement {top1} on the test inputs");
+    let peer = peer_agreement(&trained.f32_model, &q, &trained.test_inputs);
+    eprintln!("onnxruntime, int8: {peer}");
+    let top1 = peer["top1_agreement"].as_f64().unwrap();
+    assert!(top1 >= MIN_TOP1_AGREEMENT, "onnxruntime top-1 agreement {top1}");
+}
+
+fn fp16_meets_the_error_bound(trained: &TrainedModel, dir: &Path) {
+    let calib = read_npy_f32(&trained.calibration).unwrap();
+    let per_input: usize = calib.shape[1..].iter().product();
+    let mut shape = calib.shape.clone();
+    shape[0] = FP16_REPORT_INPUTS;
+    let head = TensorF32::new(shape, calib.data[..FP16_REPORT_INPUTS * per_input].to_vec()).unwrap();
+    let head_path = dir.join("calib-head.npy");
+    write_npy_f32(&head_path, &head).unwrap();
+
+    let (q, r) = (dir.join("fp16.onnx"), dir.join("fp16.json"));
+    let out = edgenas(&[
+        "quantize",
+        trained.f32_model.to_str().unwrap(),
+        "--to",
+        "fp16",
+        "--calib",
+        head_path.to_str().unwrap(),
+        "--out",
+        q.to_str().unwrap(),
+        "--report",
+        r.to_str().unwrap(),
+    ]);
+    eprintln!("{}", stderr(&out));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let fidelity = &report(&r)["fidelity"];
+    for split in ["calibration", "held_out"] {
+        let err = fidelity[split]["max_rel_error"].as_f64().unwrap();
+        eprintln!("tract, fp16: max relative error {err:.2e} ({split})");
+        assert!(err <= MAX_FP16_REL_ERROR, "{split}: tract fp16 max relative error {err}");
+    }
+    let peer = peer_agreement(&trained.f32_model, &q, &trained.test_inputs);
+    eprintln!("onnxruntime, fp16: {peer}");
+    let err = peer["max_rel_error"].as_f64().unwrap();
+    assert!(err <= MAX_FP16_REL_ERROR, "onnxruntime fp16 max relative error {err}");
+}
+
+#[test]
+fn trained_nb201_6111_meets_the_int8_and_fp16_bounds() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("m.onnx");
+    let out = edgenas(&["export", "--nb201-index", "6111", "--out", model.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let trained = train(&model, 200, dir.path());
+    int8_meets_the_top1_bound(&trained, dir.path());
+    fp16_meets_the_error_bound(&trained, dir.path());
+}
+
+/// An mbconv-mcu sample at 40 x 40 input instead of the space's 64-96: the architecture
+/// is the space's (same blocks, widths, strides), and training it in CI costs 3-6x less.
+#[test]
+fn trained_mbconv_mcu_sample_meets_the_int8_and_fp16_bounds() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = edgenas(&["space", "sample", "--space", "mbconv-mcu", "--seed", "1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut genome: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    genome["resolution"] = 40.into();
+    let arch = dir.path().join("arch.json");
+    std::fs::write(&arch, genome.to_string()).unwrap();
+    let model = dir.path().join("m.onnx");
+    let out = edgenas(&["export", "--arch", arch.to_str().unwrap(), "--out", model.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let trained = train(&model, 300, dir.path());
+    int8_meets_the_top1_bound(&trained, dir.path());
+    fp16_meets_the_error_bound(&trained, dir.path());
+}
