@@ -4,7 +4,8 @@
 //! `scripts/train_synthetic.py` (JAX; weights written back into the same graph), then:
 //! - int8 (`--format auto`, calibrated on 400 task inputs, 100 held out) must keep top-1
 //!   agreement with the f32 model at >= 99%: `--min-top1-agreement 99` passes, and on 500
-//!   further task inputs both tract and onnxruntime agree with f32 on >= 99%;
+//!   further task inputs both tract and onnxruntime agree with f32 on >= 99%, and on most
+//!   inputs the two engines' int8 outputs lie within one output quantization step;
 //! - fp16 must stay within 1e-2 max relative output error, in tract (the report) and in
 //!   onnxruntime on the same 500 inputs.
 //!
@@ -21,6 +22,14 @@ mod common;
 
 /// The bound: int8 must agree with f32 on the top-1 class of >= 99% of inputs.
 const MIN_TOP1_AGREEMENT: f64 = 0.99;
+/// tract and onnxruntime run the QDQ model as f32 ops between fake quantizations, but
+/// tract's QuantizeLinear multiplies by 1/scale (tract-core ops/quant.rs) where onnxruntime divides: a value
+/// within an ulp of a rounding tie lands one step apart, and the step travels on through the
+/// later layers. Most inputs meet no such tie (outputs equal to ~1e-5); the fraction of inputs
+/// whose outputs all agree within one output quantization step must be at least this. Seen:
+/// 99.4% (mbconv sample), 95.6% (NB201 6111: more layers, and average pools whose means of
+/// quantized values sit on ties); a wrong scale or zero point leaves no input within a step.
+const MIN_ENGINES_WITHIN_STEP: f64 = 0.9;
 /// The bound on fp16: max |f16 - f32| / max |f32| over a set of inputs.
 const MAX_FP16_REL_ERROR: f64 = 1e-2;
 /// The trained model must solve the task, or the bounds say nothing about a trained net:
@@ -70,33 +79,37 @@ fn report(path: &Path) -> serde_json::Value {
 }
 
 /// onnxruntime's verdict on `quantized` against `f32_model` over `inputs`
-/// (tests/peer/check_agreement.py).
-fn peer_agreement(f32_model: &Path, quantized: &Path, inputs: &Path) -> serde_json::Value {
-    let line = common::run_peer("check_agreement.py", &[f32_model, quantized, inputs]);
+/// (tests/peer/check_agreement.py); `extra` is its optional tract-outputs argument.
+fn peer_agreement(f32_model: &Path, quantized: &Path, inputs: &Path, extra: &[&Path]) -> serde_json::Value {
+    let mut args = vec![f32_model, quantized, inputs];
+    args.extend_from_slice(extra);
+    let line = common::run_peer("check_agreement.py", &args);
     let v: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
     assert_eq!(v["checker"], "ok", "{}: {v}", quantized.display());
     assert_eq!(v["inputs"], 500, "{v}");
     v
 }
 
-/// The fraction of `inputs` ([N, C, H, W]) on which tract's top-1 class of `quantized`
-/// and `f32_model` agree.
-fn tract_top1_agreement(f32_model: &Path, quantized: &Path, inputs: &Path) -> f64 {
+/// tract's outputs of `quantized` on every input of `inputs` ([N, C, H, W]) as one
+/// [N, classes] tensor, and the fraction of inputs on which their top-1 class agrees with
+/// tract's on `f32_model`.
+fn tract_outputs_and_top1_agreement(f32_model: &Path, quantized: &Path, inputs: &Path) -> (TensorF32, f64) {
     let full = CompiledModel::from_onnx_path(f32_model, &RunOptions::default()).unwrap();
     let quant = CompiledModel::from_onnx_path(quantized, &RunOptions::default()).unwrap();
     let x = read_npy_f32(inputs).unwrap();
-    let per_input: usize = x.shape[1..].iter().product();
-    let argmax = |y: &TensorF32| (0..y.data.len()).max_by(|&a, &b| y.data[a].total_cmp(&y.data[b])).unwrap();
-    let n = x.shape[0];
-    let agree = (0..n)
-        .filter(|&i| {
-            let mut shape = x.shape.clone();
-            shape[0] = 1;
-            let xi = TensorF32::new(shape, x.data[i * per_input..(i + 1) * per_input].to_vec()).unwrap();
-            argmax(&full.run(&xi).unwrap()[0]) == argmax(&quant.run(&xi).unwrap()[0])
-        })
-        .count();
-    agree as f64 / n as f64
+    let (n, per_input) = (x.shape[0], x.shape[1..].iter().product::<usize>());
+    let argmax = |y: &[f32]| (0..y.len()).max_by(|&a, &b| y[a].total_cmp(&y[b])).unwrap();
+    let mut shape = x.shape.clone();
+    shape[0] = 1;
+    let (mut outputs, mut agree) = (Vec::new(), 0);
+    for i in 0..n {
+        let xi = TensorF32::new(shape.clone(), x.data[i * per_input..(i + 1) * per_input].to_vec()).unwrap();
+        let (yf, yq) = (full.run(&xi).unwrap().remove(0), quant.run(&xi).unwrap().remove(0));
+        agree += usize::from(argmax(&yf.data) == argmax(&yq.data));
+        outputs.extend(yq.data);
+    }
+    let classes = outputs.len() / n;
+    (TensorF32::new(vec![n, classes], outputs).unwrap(), agree as f64 / n as f64)
 }
 
 fn int8_meets_the_top1_bound(trained: &TrainedModel, dir: &Path) {
@@ -123,13 +136,17 @@ fn int8_meets_the_top1_bound(trained: &TrainedModel, dir: &Path) {
         let top1 = fidelity[split]["top1_agreement"].as_f64().unwrap();
         assert!(top1 >= MIN_TOP1_AGREEMENT, "{split}: tract top-1 agreement {top1}");
     }
-    let top1 = tract_top1_agreement(&trained.f32_model, &q, &trained.test_inputs);
+    let (outputs, top1) = tract_outputs_and_top1_agreement(&trained.f32_model, &q, &trained.test_inputs);
     eprintln!("tract, int8: top-1 agreement {top1} on the test inputs");
     assert!(top1 >= MIN_TOP1_AGREEMENT, "tract top-1 agreement {top1} on the test inputs");
-    let peer = peer_agreement(&trained.f32_model, &q, &trained.test_inputs);
+    let tract_outputs = dir.join("int8-tract.npy");
+    write_npy_f32(&tract_outputs, &outputs).unwrap();
+    let peer = peer_agreement(&trained.f32_model, &q, &trained.test_inputs, &[&tract_outputs]);
     eprintln!("onnxruntime, int8: {peer}");
     let top1 = peer["top1_agreement"].as_f64().unwrap();
     assert!(top1 >= MIN_TOP1_AGREEMENT, "onnxruntime top-1 agreement {top1}");
+    let within = peer["within_step_vs_tract"].as_f64().unwrap();
+    assert!(within >= MIN_ENGINES_WITHIN_STEP, "tract vs onnxruntime on the int8 model: {peer}");
 }
 
 fn fp16_meets_the_error_bound(trained: &TrainedModel, dir: &Path) {
@@ -162,7 +179,7 @@ fn fp16_meets_the_error_bound(trained: &TrainedModel, dir: &Path) {
         eprintln!("tract, fp16: max relative error {err:.2e} ({split})");
         assert!(err <= MAX_FP16_REL_ERROR, "{split}: tract fp16 max relative error {err}");
     }
-    let peer = peer_agreement(&trained.f32_model, &q, &trained.test_inputs);
+    let peer = peer_agreement(&trained.f32_model, &q, &trained.test_inputs, &[]);
     eprintln!("onnxruntime, fp16: {peer}");
     let err = peer["max_rel_error"].as_f64().unwrap();
     assert!(err <= MAX_FP16_REL_ERROR, "onnxruntime fp16 max relative error {err}");

@@ -1,6 +1,6 @@
 """Peer check of a quantized model against its f32 original, by onnxruntime alone.
 
-Usage: check_agreement.py F32.onnx QUANTIZED.onnx INPUTS.npy
+Usage: check_agreement.py F32.onnx QUANTIZED.onnx INPUTS.npy [TRACT_OUTPUTS.npy]
 Runs both models in onnxruntime with graph optimizations off (the graphs as written: QDQ
 runs as f32 with fake quantization, so onnxruntime's saturating u8 x s8 kernels on CPUs
 without VNNI play no part) on every input of INPUTS.npy ([N, C, H, W], one at a time) and
@@ -32,7 +32,19 @@ def main():
     yq = np.concatenate(ys_q)
     agree = float(np.mean(np.argmax(yf, axis=-1) == np.argmax(yq, axis=-1)))
     rel = float(np.max(np.abs(yq - yf)) / max(np.max(np.abs(yf)), 1e-12))
-    print(json.dumps({"checker": checker_verdict(q_path), "inputs": int(x.shape[0]), "top1_agreement": agree, "max_rel_error": rel}))
+    result = {
+        "checker": checker_verdict(q_path),
+        "inputs": int(x.shape[0]),
+        "top1_agreement": agree,
+        "max_rel_error": rel,
+        "output_step": float((np.max(yf) - min(np.min(yf), 0.0)) / 255.0),
+    }
+    if len(sys.argv) > 4:
+        tract = np.load(sys.argv[4]).astype(np.float64).reshape(yq.shape)
+        per_input = np.max(np.abs(yq - tract).reshape(yq.shape[0], -1), axis=1)
+        result["max_abs_vs_tract"] = float(np.max(per_input))
+        result["within_step_vs_tract"] = float(np.mean(per_input <= result["output_step"]))
+    print(json.dumps(result))
 
 
 if __name__ == "__main__":
