@@ -74,8 +74,18 @@ fn train(model: &Path, steps: usize, dir: &Path) -> TrainedModel {
     trained
 }
 
-fn report(path: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+/// `edgenas quantize model --to <to> --calib calib <extra>` into `dir/<to>.onnx`; the
+/// quantized model's path and the report's `fidelity`.
+fn quantize(model: &Path, to: &str, calib: &Path, extra: &[&str], dir: &Path) -> (PathBuf, serde_json::Value) {
+    let (q, r) = (dir.join(format!("{to}.onnx")), dir.join(format!("{to}.json")));
+    let mut args = vec!["quantize", model.to_str().unwrap(), "--to", to, "--calib", calib.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    args.extend(["--out", q.to_str().unwrap(), "--report", r.to_str().unwrap()]);
+    let out = edgenas(&args);
+    eprintln!("{}", stderr(&out));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&r).unwrap()).unwrap();
+    (q, report["fidelity"].clone())
 }
 
 /// onnxruntime's verdict on `quantized` against `f32_model` over `inputs`
@@ -113,24 +123,8 @@ fn tract_outputs_and_top1_agreement(f32_model: &Path, quantized: &Path, inputs: 
 }
 
 fn int8_meets_the_top1_bound(trained: &TrainedModel, dir: &Path) {
-    let (q, r) = (dir.join("int8.onnx"), dir.join("int8.json"));
-    let out = edgenas(&[
-        "quantize",
-        trained.f32_model.to_str().unwrap(),
-        "--to",
-        "int8",
-        "--calib",
-        trained.calibration.to_str().unwrap(),
-        "--min-top1-agreement",
-        "99",
-        "--out",
-        q.to_str().unwrap(),
-        "--report",
-        r.to_str().unwrap(),
-    ]);
-    eprintln!("{}", stderr(&out));
-    assert!(out.status.success(), "{}", stderr(&out));
-    let fidelity = &report(&r)["fidelity"];
+    let (q, fidelity) =
+        quantize(&trained.f32_model, "int8", &trained.calibration, &["--min-top1-agreement", "99"], dir);
     assert_eq!(fidelity["held_out"]["inputs"], 100);
     for split in ["calibration", "held_out"] {
         let top1 = fidelity[split]["top1_agreement"].as_f64().unwrap();
@@ -158,22 +152,7 @@ fn fp16_meets_the_error_bound(trained: &TrainedModel, dir: &Path) {
     let head_path = dir.join("calib-head.npy");
     write_npy_f32(&head_path, &head).unwrap();
 
-    let (q, r) = (dir.join("fp16.onnx"), dir.join("fp16.json"));
-    let out = edgenas(&[
-        "quantize",
-        trained.f32_model.to_str().unwrap(),
-        "--to",
-        "fp16",
-        "--calib",
-        head_path.to_str().unwrap(),
-        "--out",
-        q.to_str().unwrap(),
-        "--report",
-        r.to_str().unwrap(),
-    ]);
-    eprintln!("{}", stderr(&out));
-    assert!(out.status.success(), "{}", stderr(&out));
-    let fidelity = &report(&r)["fidelity"];
+    let (q, fidelity) = quantize(&trained.f32_model, "fp16", &head_path, &[], dir);
     for split in ["calibration", "held_out"] {
         let err = fidelity[split]["max_rel_error"].as_f64().unwrap();
         eprintln!("tract, fp16: max relative error {err:.2e} ({split})");
