@@ -8,11 +8,11 @@ written here come from the distribution the model was trained on.
 
 The graph is interpreted as written (Conv with groups, pads, strides and dilations, Relu,
 Clip, Add, Mul, Sigmoid, AveragePool, MaxPool, GlobalAveragePool, BatchNormalization in
-inference form, Flatten, Reshape, Gemm, MatMul); every FLOAT initializer except
-BatchNormalization's running mean and variance is trained with Adam (cross-entropy; the
-learning rate rises linearly over the first tenth of the steps, then decays as a cosine)
-and written back in place, so the trained model has the same graph, names and opset as
-the input.
+inference form, Flatten, Reshape, Gemm, MatMul); the FLOAT initializers that hold weights
+(Conv, Gemm and MatMul operands, BatchNormalization's scale and bias) are trained with Adam
+(cross-entropy; the learning rate rises linearly over the first tenth of the steps, then
+decays as a cosine) and written back in place, so the trained model has the same graph,
+names and opset as the input.
 
 Usage:
   train_synthetic.py MODEL.onnx --out TRAINED.onnx [--steps 300] [--batch 32] [--lr 3e-3]
@@ -169,6 +169,15 @@ def run_node(node, ins):
     raise TaskError(f"node {node.name!r}: op {op} is not supported by this trainer")
 
 
+SUPPORTED_OPS = (
+    "Conv", "Relu", "Clip", "Add", "Mul", "Sigmoid", "AveragePool", "MaxPool",
+    "GlobalAveragePool", "BatchNormalization", "Flatten", "Reshape", "Gemm", "MatMul",
+)
+# The input positions of each op that hold weights; every other initializer (Clip bounds,
+# BatchNormalization's running statistics, Reshape shapes, Add/Mul constants) stays fixed.
+TRAINED_INPUTS = {"Conv": (1, 2), "Gemm": (0, 1, 2), "MatMul": (0, 1), "BatchNormalization": (1, 2)}
+
+
 class Interpreter:
     """The model's graph as a function of (trainable params, fixed constants, input)."""
 
@@ -176,16 +185,12 @@ class Interpreter:
         g = model.graph
         self.graph = g
         inits = {t.name: numpy_helper.to_array(t) for t in g.initializer}
-        stats = set()
+        trained = set()
         for n in g.node:
-            if n.op_type == "BatchNormalization":
-                stats.update(n.input[3:5])
-            elif n.op_type not in {
-                "Conv", "Relu", "Clip", "Add", "Mul", "Sigmoid", "AveragePool", "MaxPool",
-                "GlobalAveragePool", "BatchNormalization", "Flatten", "Reshape", "Gemm", "MatMul",
-            }:
+            if n.op_type not in SUPPORTED_OPS:
                 raise TaskError(f"node {n.name!r}: op {n.op_type} is not supported by this trainer")
-        self.params = {k: v for k, v in inits.items() if v.dtype == np.float32 and k not in stats}
+            trained.update(n.input[i] for i in TRAINED_INPUTS.get(n.op_type, ()) if i < len(n.input))
+        self.params = {k: v for k, v in inits.items() if v.dtype == np.float32 and k in trained}
         self.consts = {k: v for k, v in inits.items() if k not in self.params}
         init_names = set(inits)
         real_inputs = [i for i in g.input if i.name not in init_names]
