@@ -6,7 +6,12 @@ runs as f32 with fake quantization, so onnxruntime's saturating u8 x s8 kernels 
 without VNNI play no part) on every input of INPUTS.npy ([N, C, H, W], one at a time) and
 prints one JSON line:
   {"checker": "ok" | error, "inputs": N, "top1_agreement": fraction of inputs whose argmax
-   agrees, "max_rel_error": max |q - f| / max |f| over all outputs}
+   agrees, "max_rel_error": max |q - f| / max |f| over all outputs,
+   "output_step": (max f - min(min f, 0)) / 255, the step of a uint8 quantization of the f32
+   outputs over their range, and, when TRACT_OUTPUTS.npy (tract's outputs of QUANTIZED.onnx
+   on the same inputs, [N, ...]) is given, "max_abs_vs_tract": max |q - t|, and
+   "within_step_vs_tract": the fraction of inputs whose outputs all lie within output_step
+   of tract's}
 """
 import json
 import sys
