@@ -4,10 +4,10 @@
 //! Run: `cargo run --release --example quickstart`
 
 use anyhow::{Context, Result};
-use edgenas::pipeline::{emit_genome, BatchNormInit};
 use edgenas_compiler::cost::CostReport;
 use edgenas_compiler::rng::SeededRng;
 use edgenas_compiler::space::SearchSpace;
+use edgenas_deploy::pipeline::{emit_genome, BatchNormInit};
 use edgenas_runtime::{BenchConfig, CompiledModel, RunOptions};
 use edgenas_targets::{LocalBackend, MeasureBackend};
 

@@ -2,8 +2,8 @@
 # Installs the cross toolchains of edgenas's built-in targets (see `edgenas targets`):
 # Debian packages (cross gcc + libc for aarch64 and armhf, qemu-user, the bare-metal Arm
 # gcc + newlib, qemu-system-arm; ~200 MB with --no-install-recommends) and the rustup
-# targets. Idempotent: apt is skipped when every package is installed, and rustup adds
-# only what is missing. Uses sudo for apt only when not root.
+# targets. Idempotent: apt is skipped when every package is installed (scripts/apt-ensure.sh),
+# and rustup adds only what is missing. Uses sudo for apt only when not root.
 # Keep the lists in step with apt_packages / rustup_target in targets/builtin/*.toml
 # (tests/targets.rs checks that).
 set -euo pipefail
@@ -16,29 +16,8 @@ APT_PACKAGES=(
 )
 RUSTUP_TARGETS=(aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf thumbv7em-none-eabihf)
 
-missing=()
-for pkg in "${APT_PACKAGES[@]}"; do
-  if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
-    missing+=("$pkg")
-  fi
-done
-
-if [ "${#missing[@]}" -eq 0 ]; then
-  echo "setup-cross: apt packages already installed"
-else
-  echo "setup-cross: installing ${missing[*]}"
-  if [ "$(id -u)" -eq 0 ]; then
-    sudo=()
-  elif command -v sudo >/dev/null; then
-    sudo=(sudo)
-  else
-    echo "setup-cross: not root and no sudo: install as root: apt-get install --no-install-recommends ${missing[*]}" >&2
-    exit 1
-  fi
-  export DEBIAN_FRONTEND=noninteractive
-  "${sudo[@]}" apt-get update -q
-  "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
-fi
+bash "$(dirname "$0")/apt-ensure.sh" "${APT_PACKAGES[@]}"
+echo "setup-cross: apt packages installed"
 
 if ! command -v rustup >/dev/null; then
   echo "setup-cross: rustup not on PATH; add the targets with: rustup target add ${RUSTUP_TARGETS[*]}" >&2

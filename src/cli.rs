@@ -3,6 +3,23 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use edgenas_compiler::names::parse_name;
+use edgenas_compiler::quantize::Precision;
+use edgenas_search::evaluate::Nb201Dataset;
+use edgenas_search::evaluate::DEFAULT_NASWOT_BATCH;
+use edgenas_targets::RunnerProfile;
+
+fn precision(s: &str) -> Result<Precision, String> {
+    parse_name("precision", s).map_err(|e| e.to_string())
+}
+
+fn runner_profile(s: &str) -> Result<RunnerProfile, String> {
+    parse_name("runner profile", s).map_err(|e| e.to_string())
+}
+
+fn dataset(s: &str) -> Result<Nb201Dataset, String> {
+    Nb201Dataset::parse(s).map_err(|e| e.to_string())
+}
 
 /// Hardware-aware neural architecture search with the device's latency in the loop.
 #[derive(Debug, Parser)]
@@ -32,10 +49,10 @@ pub enum Command {
     /// Convert an ONNX model to fp16 or int8, with a fidelity report against the f32 model.
     Quantize(QuantizeArgs),
     /// Spearman correlation of the training-free proxies with NB201 accuracy.
-    ProxyCorr(crate::commands::ProxyCorrArgs),
+    ProxyCorr(ProxyCorrArgs),
     /// Spearman correlation between latency sources (host wall clock, instructions on a
     /// cross target, NB201 table columns) over sampled NB201 architectures.
-    LatencyCorr(crate::commands::LatencyCorrArgs),
+    LatencyCorr(LatencyCorrArgs),
     /// Search quality without a device: strategies on the NB201 table, a latency column
     /// playing the device.
     Nb201Bench(Nb201BenchArgs),
@@ -151,8 +168,8 @@ pub struct BenchArgs {
     /// Quantize the model to this precision first, as `search` does for its candidates
     /// (f16, f16-mixed, int8, int8-mixed; int8 in the target's fastest layout). Without it
     /// the model is measured as given.
-    #[arg(long)]
-    pub precision: Option<crate::quantization::Precision>,
+    #[arg(long, value_parser = precision)]
+    pub precision: Option<Precision>,
     #[arg(long)]
     pub json: bool,
 }
@@ -344,9 +361,49 @@ pub struct CompileArgs {
     #[arg(long, value_name = "BUNDLE")]
     pub out: PathBuf,
     /// Runner build profile: `release`, or `small` (opt-level s, fat LTO, panic = abort).
-    #[arg(long, default_value = "release", value_parser = ["release", "small"])]
-    pub profile: String,
+    #[arg(long, default_value = "release", value_parser = runner_profile)]
+    pub profile: RunnerProfile,
     /// Replace BUNDLE if it already exists.
     #[arg(long)]
     pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ProxyCorrArgs {
+    /// Distinct NB201 architectures to score, drawn uniformly.
+    #[arg(long, default_value_t = 500)]
+    pub sample: usize,
+    /// Seed of the sample (NASWOT weights and inputs always use seed 0).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Accuracy column: cifar10, cifar100 or imagenet16.
+    #[arg(long, default_value = "cifar10", value_parser = dataset)]
+    pub dataset: Nb201Dataset,
+    /// NASWOT mini-batch size.
+    #[arg(long, default_value_t = DEFAULT_NASWOT_BATCH)]
+    pub batch: usize,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LatencyCorrArgs {
+    /// Distinct NB201 architectures, drawn uniformly.
+    #[arg(long, default_value_t = 200)]
+    pub sample: usize,
+    /// Seed of the sample (weights always use seed 0, as `search` does).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Latency sources, as `search --target` spells them: `host`, a cross target
+    /// (`aarch64-linux`, ...), `nb201-table:<device>`.
+    #[arg(long, value_delimiter = ',', default_value = "host,aarch64-linux,nb201-table:pixel3")]
+    pub sources: Vec<String>,
+    /// Measurement time cap per architecture on the host, in milliseconds.
+    #[arg(long, default_value_t = 1000)]
+    pub time_cap_ms: u64,
+    /// Output directory; a directory holding measurements from an earlier run is resumed.
+    #[arg(long, default_value = "runs/latency-corr")]
+    pub out: std::path::PathBuf,
+    #[arg(long)]
+    pub json: bool,
 }

@@ -102,8 +102,16 @@ fn bench_reports_latency_stats() {
     assert!(pipeline["total_ms"].as_f64().unwrap() > 0.0);
 }
 
+/// The test build has no `multithread` feature (scripts/test.sh passes none): two threads
+/// must be refused for that reason, and zero threads by every build.
 #[test]
 fn threads_other_than_one_need_the_multithread_feature() {
+    let out = edgenas(&["bench", "--threads", "2", "--time-cap-ms", "50"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("2 threads requested") && err.contains("`multithread` feature"), "{err}");
     let out = edgenas(&["bench", "--threads", "0"]);
-    assert!(!out.status.success() && stderr(&out).contains("thread"), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("the thread count must be at least 1"), "{err}");
 }

@@ -5,20 +5,23 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use edgenas::pipeline::{emit_genome, BatchNormInit};
-use edgenas::search::evaluate::{
-    make_evaluator, spearman, AccuracyEvaluator, CommandEvaluator, EvalContext, Nb201Dataset, Nb201TableEvaluator,
-    ProxyEvaluator, ProxyKind, NASWOT_SINGULAR_SCORE,
-};
 use edgenas_compiler::cost::CostReport;
 use edgenas_compiler::ir::{Graph, Op};
 use edgenas_compiler::rng::SeededRng;
 use edgenas_compiler::space::nb201::Nb201Genome;
 use edgenas_compiler::space::{Genome, SearchSpace};
 use edgenas_compiler::{lower, onnx};
+use edgenas_deploy::pipeline::{emit_genome, BatchNormInit};
+use edgenas_runtime::stats::spearman;
 use edgenas_runtime::{CompiledModel, RunOptions, TensorF32};
+use edgenas_search::evaluate::{
+    make_evaluator, naswot_probe, naswot_score, AccuracyEvaluator, CommandEvaluator, EvalContext, Nb201Dataset,
+    Nb201TableEvaluator, ProxyEvaluator, ProxyKind, DEFAULT_NASWOT_BATCH, NASWOT_SINGULAR_SCORE,
+};
 use edgenas_targets::{run_command, ProcessError};
 use tempfile::TempDir;
+
+mod common;
 
 /// NB201 architecture 6111 (3x3 convs on five edges): the project's reference network.
 const ARCH_6111: i64 = 6111;
@@ -105,7 +108,7 @@ fn table_evaluator_rejects_other_spaces_and_unknown_datasets() {
     let c = Candidate::new(genome);
     let err = Nb201TableEvaluator { dataset: Nb201Dataset::Cifar10 }.evaluate(&c.ctx()).unwrap_err();
     assert!(err.to_string().contains("the nb201-table evaluator only scores NB201 genomes"), "{err}");
-    let err = "cifar-10".parse::<Nb201Dataset>().unwrap_err();
+    let err = Nb201Dataset::parse("cifar-10").unwrap_err().to_string();
     assert!(err.contains("unknown NB201 dataset `cifar-10`") && err.contains("cifar10, cifar100, imagenet16"), "{err}");
     assert_eq!("imagenet16".parse::<Nb201Dataset>(), Ok(Nb201Dataset::Imagenet16));
 }
@@ -126,6 +129,39 @@ fn naswot_is_deterministic_and_tells_architectures_apart() {
     assert_ne!(first, reseeded);
 }
 
+/// NASWOT against a reference nobody here wrote: onnxruntime runs the same probe network
+/// on the same inputs and numpy builds the kernel and its log-determinant
+/// (tests/peer/naswot.py). The activation codes are signs of the ReLU outputs; both
+/// engines compute them from f32 sums in different orders, so a pre-activation within
+/// rounding of 0 may flip a bit, which moves two kernel entries by 1 out of ~10^4 and the
+/// log-determinant by ~1e-4 per flip. 1e-2 absolute covers a few flips and is far below
+/// the gap between architectures (tens of units, see the test above).
+const NASWOT_VS_NUMPY: f64 = 1e-2;
+
+#[test]
+fn naswot_agrees_with_a_numpy_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, arch) in [("6111", None), ("other", Some(ARCH_OTHER))] {
+        let c = match arch {
+            None => Candidate::nb201_index(ARCH_6111),
+            Some(a) => Candidate::nb201_arch(a),
+        };
+        let probe = naswot_probe(&c.graph, DEFAULT_NASWOT_BATCH, 0).unwrap();
+        let model = dir.path().join(format!("{name}.onnx"));
+        let inputs = dir.path().join(format!("{name}.npy"));
+        std::fs::write(&model, &probe.onnx).unwrap();
+        edgenas_runtime::write_npy_f32(&inputs, &probe.input).unwrap();
+        let main = probe.main_outputs.to_string();
+        let out = common::run_peer("naswot.py", &[&model, &inputs, Path::new(&main)]);
+        let reference: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+        let ours = naswot_score(&c.graph, DEFAULT_NASWOT_BATCH, 0).unwrap();
+        let theirs = reference["score"].as_f64().unwrap();
+        eprintln!("NB201 {name}: edgenas {ours}, numpy {theirs} ({} units)", reference["units"]);
+        assert_eq!(reference["sign"].as_f64(), Some(1.0), "the kernel is positive definite");
+        assert!((ours - theirs).abs() <= NASWOT_VS_NUMPY, "{ours} vs {theirs}");
+    }
+}
+
 #[test]
 fn naswot_of_a_network_blind_to_its_input_is_the_singular_score() {
     let c = Candidate::nb201_arch(ARCH_ALL_NONE);
@@ -142,7 +178,7 @@ fn counting_proxies_are_the_cost_report() {
     assert_eq!(params.accuracy, cost.params as f64);
     assert_eq!(macs.accuracy, cost.macs as f64);
     assert_eq!("macs".parse::<ProxyKind>(), Ok(ProxyKind::Macs));
-    assert!("synflow".parse::<ProxyKind>().unwrap_err().contains("naswot, params, macs"));
+    assert!(ProxyKind::parse("synflow").unwrap_err().to_string().contains("naswot, params, macs"));
 }
 
 #[test]
@@ -271,7 +307,7 @@ fn command_evaluator_rejects_bad_result_lines() {
 
 #[test]
 fn make_evaluator_builds_what_the_config_names() {
-    use edgenas::search::config::EvaluatorConfig;
+    use edgenas_search::config::EvaluatorConfig;
     let table = make_evaluator(&EvaluatorConfig::Nb201Table { dataset: "cifar100".into() }).unwrap();
     assert_eq!(table.name(), "nb201-table:cifar100");
     let proxy = make_evaluator(&EvaluatorConfig::Proxy { proxy: "params".into() }).unwrap();

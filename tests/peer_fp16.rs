@@ -1,9 +1,9 @@
 //! fp16 conversion through the CLI: the converted model passes the ONNX checker, tract
 //! and onnxruntime agree on it, and it stays close to the f32 model.
 
-use edgenas::pipeline::{emit_genome, BatchNormInit};
 use edgenas_compiler::rng::SeededRng;
 use edgenas_compiler::space::SearchSpace;
+use edgenas_deploy::pipeline::{emit_genome, BatchNormInit};
 use edgenas_runtime::{write_npy_f32, CompiledModel, RunOptions, TensorF32};
 
 use common::{edgenas, stderr};

@@ -5,11 +5,11 @@
 
 use std::path::{Path, PathBuf};
 
-use edgenas::pipeline::{emit_genome, BatchNormInit};
 use edgenas_compiler::onnx;
 use edgenas_compiler::rng::SeededRng;
 use edgenas_compiler::space::nb201::Nb201Genome;
 use edgenas_compiler::space::{Genome, SearchSpace};
+use edgenas_deploy::pipeline::{emit_genome, BatchNormInit};
 use edgenas_runtime::{write_npy_f32, CompiledModel, RunOptions, TensorF32};
 use onnx_protobuf::{Message, ModelProto};
 

@@ -3,9 +3,9 @@
 //! output in tract (our runtime) and onnxruntime. A fresh sample each run; the seed is
 //! printed (replay with EDGENAS_TEST_SEED).
 
-use edgenas::pipeline::{emit_genome, BatchNormInit};
 use edgenas_compiler::rng::SeededRng;
 use edgenas_compiler::space::SearchSpace;
+use edgenas_deploy::pipeline::{emit_genome, BatchNormInit};
 use edgenas_runtime::{write_npy_f32, CompiledModel, RunOptions, TensorF32};
 
 mod common;

@@ -45,9 +45,10 @@ struct TrainedModel {
     test_inputs: PathBuf,
 }
 
-/// Trains `model` for `steps` steps; writes the trained model, 500 calibration inputs and
-/// 500 test inputs (disjoint random streams of the task) into `dir`.
-fn train(model: &Path, steps: usize, dir: &Path) -> TrainedModel {
+/// Trains `model` for `steps` steps at peak learning rate `lr`; writes the trained model,
+/// 500 calibration inputs and 500 test inputs (disjoint random streams of the task) into
+/// `dir`.
+fn train(model: &Path, steps: usize, lr: f64, dir: &Path) -> TrainedModel {
     let trained = TrainedModel {
         f32_model: dir.join("trained.onnx"),
         calibration: dir.join("calib.npy"),
@@ -58,7 +59,7 @@ fn train(model: &Path, steps: usize, dir: &Path) -> TrainedModel {
         .arg(model)
         .arg("--out")
         .arg(&trained.f32_model)
-        .args(["--steps", &steps.to_string(), "--calib-count", "500", "--test-count", "500"])
+        .args(["--steps", &steps.to_string(), "--lr", &lr.to_string(), "--calib-count", "500", "--test-count", "500"])
         .arg("--calib-out")
         .arg(&trained.calibration)
         .arg("--test-out")
@@ -170,7 +171,10 @@ fn trained_nb201_6111_meets_the_int8_and_fp16_bounds() {
     let model = dir.path().join("m.onnx");
     let out = edgenas(&["export", "--nb201-index", "6111", "--out", model.to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let trained = train(&model, 200, dir.path());
+    // At the trainer's default 3e-3, NB201's training diverged on some CPUs (79.7% after 200
+    // steps, where another machine reached 100%: the float order of XLA's kernels differs);
+    // at 1e-3 it converges within 60 steps (100%, loss 0.02), 100 leave a margin.
+    let trained = train(&model, 100, 1e-3, dir.path());
     int8_meets_the_top1_bound(&trained, dir.path());
     fp16_meets_the_error_bound(&trained, dir.path());
 }
@@ -189,7 +193,7 @@ fn trained_mbconv_mcu_sample_meets_the_int8_and_fp16_bounds() {
     let model = dir.path().join("m.onnx");
     let out = edgenas(&["export", "--arch", arch.to_str().unwrap(), "--out", model.to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let trained = train(&model, 300, dir.path());
+    let trained = train(&model, 300, 3e-3, dir.path());
     int8_meets_the_top1_bound(&trained, dir.path());
     fp16_meets_the_error_bound(&trained, dir.path());
 }

@@ -38,6 +38,11 @@ fn config() -> BenchConfig {
     BenchConfig { warmup: WARMUP, min_runs: REPEAT, ..BenchConfig::default() }
 }
 
+/// Pauses between attempts in the stand-in descriptors: short, so the tests stay quick,
+/// and distinct, so each pause can be told apart.
+const BACKOFF_S: f64 = 0.05;
+const MAX_BACKOFF_S: f64 = 0.15;
+
 /// A stand-in device (`device root/`, with `work/` in it) and a local artifact in
 /// `my files/` whose model file selects the stand-in runner's `mode`.
 struct Setup {
@@ -97,6 +102,8 @@ pull = [{pull:?}, {device:?}, "{{remote}}", "{{local}}"]
 workdir = "{WORKDIR}"
 timeout_s = {timeout_s}
 retries = {retries}
+backoff_s = {BACKOFF_S}
+max_backoff_s = {MAX_BACKOFF_S}
 "#,
             run = stand_in("run.sh"),
             pull = stand_in("pull.sh"),
@@ -245,6 +252,24 @@ fn a_flaky_runner_succeeds_on_the_retry() {
     assert_eq!(bench.len(), 2);
     assert!(bench[0].failure.as_ref().is_some_and(|f| f.contains("device busy")), "{bench:#?}");
     assert_eq!((bench[1].attempt, bench[1].failure.as_ref()), (2, None));
+}
+
+/// A device unreachable for three attempts: the retries back off (0.05, 0.1, then the cap
+/// 0.15 s) instead of failing at once, and the fourth attempt gets through.
+#[test]
+fn retries_back_off_exponentially_up_to_the_cap_and_outlast_an_outage() {
+    let setup = Setup::new("outage");
+    let (backend, reports) = setup.backend(10.0, 3);
+    let started = std::time::Instant::now();
+    let stats = backend.measure(&setup.artifact, &config()).expect("the fourth attempt succeeds");
+    assert_eq!(stats, expected_stats());
+    let attempts = bench_attempts(&reports);
+    let pauses: Vec<f64> = attempts.iter().map(|a| a.paused.as_secs_f64()).collect();
+    assert_eq!(pauses, [0.0, BACKOFF_S, 2.0 * BACKOFF_S, MAX_BACKOFF_S], "{attempts:?}");
+    assert!(attempts[..3].iter().all(|a| a.failure.as_deref().is_some_and(|f| f.contains("Network is unreachable"))));
+    assert!(attempts[3].failure.is_none());
+    assert!(started.elapsed().as_secs_f64() >= pauses.iter().sum::<f64>(), "the pauses were taken");
+    assert_eq!(setup.runner_calls(), 4);
 }
 
 #[test]

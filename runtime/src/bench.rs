@@ -5,14 +5,28 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use tract_nnef::tract_core::tract_linalg::multithread::{multithread_tract_scope, Executor};
 
+use crate::stats::percentile_of_sorted;
 use crate::{CompiledModel, RuntimeError};
 
 /// How often, in runs, the stopping rule is evaluated once `min_runs` are done.
 const CHECK_EVERY: usize = 10;
 
 /// What a latency sample counts.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Serialize,
+    Deserialize,
+    PartialEq,
+    Eq,
+    Hash,
+    strum::Display,
+    strum::IntoStaticStr,
+    strum::EnumString,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum LatencyUnit {
     /// Wall-clock milliseconds.
     Ms,
@@ -51,17 +65,16 @@ pub struct LatencyStats {
 impl LatencyStats {
     /// Summarizes `samples`, or `None` when there is none or one is not finite.
     ///
-    /// Percentiles interpolate linearly between the sorted samples `x[0] <= ... <= x[n-1]`:
-    /// percentile `q` lies at position `h = q * (n - 1)` and is
-    /// `x[floor(h)] + (h - floor(h)) * (x[floor(h) + 1] - x[floor(h)])`, as NumPy's default
-    /// `percentile` method does. The median is percentile 0.5.
+    /// Percentiles are [`crate::stats::percentile_of_sorted`] (linear interpolation, as
+    /// NumPy's default); the median is percentile 0.5.
     pub fn from_samples(unit: LatencyUnit, samples: &[f64], warmup: usize, spread_target: f64) -> Option<Self> {
         if samples.is_empty() || samples.iter().any(|s| !s.is_finite()) {
             return None;
         }
         let mut sorted = samples.to_vec();
         sorted.sort_by(f64::total_cmp);
-        let (p10, median, p90) = (percentile(&sorted, 0.1), percentile(&sorted, 0.5), percentile(&sorted, 0.9));
+        let at = |q| percentile_of_sorted(&sorted, q).unwrap_or(f64::NAN);
+        let (p10, median, p90) = (at(0.1), at(0.5), at(0.9));
         let relative_spread = relative_spread(p10, median, p90);
         Some(LatencyStats {
             unit,
@@ -76,15 +89,6 @@ impl LatencyStats {
             relative_spread,
             converged: relative_spread <= spread_target,
         })
-    }
-}
-
-fn percentile(sorted: &[f64], q: f64) -> f64 {
-    let h = q * (sorted.len() - 1) as f64;
-    let lo = h.floor() as usize;
-    match sorted.get(lo + 1) {
-        Some(&next) => sorted[lo] + (h - lo as f64) * (next - sorted[lo]),
-        None => sorted[lo],
     }
 }
 
@@ -176,8 +180,8 @@ pub fn benchmark(model: &CompiledModel, cfg: &BenchConfig) -> Result<LatencyStat
 fn spread_reached(samples: &[f64], target: f64) -> bool {
     let mut sorted = samples.to_vec();
     sorted.sort_by(f64::total_cmp);
-    let (p10, median, p90) = (percentile(&sorted, 0.1), percentile(&sorted, 0.5), percentile(&sorted, 0.9));
-    relative_spread(p10, median, p90) <= target
+    let at = |q| percentile_of_sorted(&sorted, q).unwrap_or(f64::NAN);
+    relative_spread(at(0.1), at(0.5), at(0.9)) <= target
 }
 
 fn validate(cfg: &BenchConfig) -> Result<(), RuntimeError> {

@@ -48,3 +48,14 @@ pub enum RuntimeError {
     #[error("invalid benchmark configuration: {0}")]
     BenchConfig(String),
 }
+
+/// An error and its chain of sources on one line: `error: cause: cause`.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    text
+}

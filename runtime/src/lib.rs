@@ -8,12 +8,15 @@
 
 mod bench;
 mod error;
+mod fs;
 mod model;
 mod nnef;
 mod npy;
+pub mod stats;
 
 pub use bench::{benchmark, BenchConfig, LatencyStats, LatencyUnit};
-pub use error::RuntimeError;
+pub use error::{error_chain, RuntimeError};
+pub use fs::{write_atomic, write_atomic_executable};
 pub use model::{CompiledModel, LoadTimings, RunOptions, Runner, TensorFact};
 #[cfg(feature = "onnx")]
 pub use nnef::save_nnef;

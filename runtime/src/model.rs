@@ -181,10 +181,11 @@ impl CompiledModel {
     ///
     /// Fails with [`RuntimeError::InputShape`] when `input` does not have
     /// [`CompiledModel::input_shape`], [`RuntimeError::TensorData`] when its data does not match
-    /// its shape, and [`RuntimeError::Run`] when tract fails.
+    /// its shape, and [`RuntimeError::Run`] when tract fails, a tract panic included (e.g. a
+    /// `Gather` whose indices, computed from the input, are out of range).
     pub fn run(&self, input: &TensorF32) -> Result<Vec<TensorF32>, RuntimeError> {
         let input = self.prepare_input(input)?;
-        let outputs = self.plan.run(tvec![input]).map_err(run_error)?;
+        let outputs = unpanicked(|| self.plan.run(tvec![input]).map_err(run_error))?;
         outputs.into_iter().map(to_tensor_f32).collect()
     }
 
@@ -250,13 +251,15 @@ pub struct Runner {
 impl Runner {
     /// Runs one inference on the prepared input and discards the outputs.
     pub fn run_once(&mut self) -> Result<(), RuntimeError> {
-        self.state.run(tvec![self.input.clone()]).map(drop).map_err(run_error)
+        let input = self.input.clone();
+        unpanicked(|| self.state.run(tvec![input]).map(drop).map_err(run_error))
     }
 
     /// Runs one inference on the prepared input and returns every output as `f32`, as
     /// [`CompiledModel::run`] does.
     pub fn run(&mut self) -> Result<Vec<TensorF32>, RuntimeError> {
-        let outputs = self.state.run(tvec![self.input.clone()]).map_err(run_error)?;
+        let input = self.input.clone();
+        let outputs = unpanicked(|| self.state.run(tvec![input]).map_err(run_error))?;
         outputs.into_iter().map(to_tensor_f32).collect()
     }
 }
@@ -335,6 +338,12 @@ pub(crate) fn onnx_to_typed(
         model.into_typed().and_then(|m| m.into_decluttered()).map_err(tract("typing and decluttering"))?
     };
     Ok((typed, parse, start.elapsed()))
+}
+
+/// Runs one inference step, turning a tract panic into [`RuntimeError::Run`].
+fn unpanicked<T>(step: impl FnOnce() -> Result<T, RuntimeError>) -> Result<T, RuntimeError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(step))
+        .unwrap_or_else(|panic| Err(RuntimeError::Run(format!("tract panicked: {}", panic_message(&*panic)))))
 }
 
 /// Runs `load`, turning its error or a tract panic into [`RuntimeError::Load`] for `label`.

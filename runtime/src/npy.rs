@@ -4,10 +4,8 @@
 //! The reader accepts format versions 1.0, 2.0 and 3.0; the writer emits 1.0 (2.0 only for a
 //! header too long for 1.0) with the header padded so the data starts on a 64-byte boundary.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::fs;
+use std::path::Path;
 
 use crate::RuntimeError;
 
@@ -74,7 +72,7 @@ pub fn read_npy_f32(path: &Path) -> Result<TensorF32, RuntimeError> {
 /// either its previous contents or the complete new array, never a partial file.
 pub fn write_npy_f32(path: &Path, t: &TensorF32) -> Result<(), RuntimeError> {
     t.check()?;
-    write_atomically(path, &encode_npy_f32(t))
+    crate::fs::write_atomic(path, &encode_npy_f32(t))
 }
 
 /// Parses the bytes of an `.npy` file.
@@ -165,38 +163,6 @@ pub fn encode_npy_f32(t: &TensorF32) -> Vec<u8> {
         out.extend_from_slice(&v.to_le_bytes());
     }
     out
-}
-
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), RuntimeError> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let io_err = |source| RuntimeError::Io { path: path.to_path_buf(), source };
-    let name = path
-        .file_name()
-        .ok_or_else(|| io_err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file name")))?;
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    let tmp: PathBuf = dir.join(format!(
-        ".{}.{}-{}.tmp",
-        name.to_string_lossy(),
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let written = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&tmp)
-        .and_then(|mut file: File| {
-            file.write_all(bytes)?;
-            file.sync_all()
-        })
-        .and_then(|()| fs::rename(&tmp, path));
-    if let Err(source) = written {
-        let _ = fs::remove_file(&tmp);
-        return Err(io_err(source));
-    }
-    Ok(())
 }
 
 /// The three keys of an `.npy` header dictionary.

@@ -4,44 +4,19 @@
 use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
-use edgenas_runtime::{BenchConfig, CompiledModel, LatencyStats, LatencyUnit, RunOptions};
-use edgenas_targets::{LocalBackend, MeasureBackend, Target, TargetKind};
-use serde::Serialize;
+use edgenas_deploy::{bench_model, emit_genome, quantize_for_target, BatchNormInit, BenchReport};
+use edgenas_runtime::{BenchConfig, LatencyUnit};
+use edgenas_targets::Target;
 
+use super::progress::DeployView;
+use super::{genome_from_source, genome_or_default};
 use crate::cli::BenchArgs;
-use crate::pipeline::{emit_genome, genome_from_source, genome_or_default, BatchNormInit};
-use crate::quantization::{quantize_for_target, Precision};
-use crate::search::latency::DeviceSource;
-
-#[derive(Serialize)]
-struct BenchReport {
-    model: String,
-    target: String,
-    precision: Option<Precision>,
-    threads: usize,
-    /// tract's load times in this process (host only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    parse_ms: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    optimize_ms: Option<f64>,
-    latency: LatencyStats,
-}
 
 pub fn bench(args: &BenchArgs) -> Result<()> {
     let target = Target::resolve(&args.target).context("--target")?;
-    ensure!(
-        target.kind != TargetKind::Mcu,
-        "target `{}` is a microcontroller: its backend is not built yet",
-        target.name
-    );
-    ensure!(
-        args.threads == 1 || target.kind == TargetKind::Host,
-        "--threads applies to the host; the runner on `{}` runs one thread",
-        target.name
-    );
     let (label, onnx) = model_bytes(args)?;
     let onnx = match args.precision {
-        Some(precision) => quantize_for_target(&onnx, precision, &target.name)
+        Some(precision) => quantize_for_target(&onnx, precision, &target)
             .with_context(|| format!("quantizing {label} to {precision}"))?,
         None => onnx,
     };
@@ -51,26 +26,9 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
         time_cap: Duration::from_millis(args.time_cap_ms),
         ..BenchConfig::default()
     };
-    let (latency, parse_ms, optimize_ms) = if target.kind == TargetKind::Host {
-        let model = CompiledModel::from_onnx_bytes(&onnx, &label, &RunOptions::default())
-            .with_context(|| format!("loading {label}"))?;
-        let latency = LocalBackend::default().measure(&model, &cfg)?;
-        let timings = model.timings();
-        (latency, Some(timings.parse.as_secs_f64() * 1e3), Some(timings.optimize.as_secs_f64() * 1e3))
-    } else {
-        let device = DeviceSource::new(target.clone(), cfg)?;
-        let latency = device.measure(&onnx).with_context(|| format!("measuring {label} on {}", target.name))?;
-        (latency, None, None)
-    };
-    let report = BenchReport {
-        model: label,
-        target: target.name,
-        precision: args.precision,
-        threads: args.threads,
-        parse_ms,
-        optimize_ms,
-        latency,
-    };
+    let mut view = DeployView::default();
+    let report = bench_model(&label, &onnx, &target, args.precision, &cfg, &mut |p| view.show(p))
+        .with_context(|| format!("measuring {label} on {}", target.name))?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

@@ -1,7 +1,8 @@
 use anyhow::{bail, Result};
+use edgenas_deploy::{emit_genome, BatchNormInit};
 
+use super::{genome_from_source, write_file};
 use crate::cli::ExportArgs;
-use crate::pipeline::{emit_genome, genome_from_source, write_atomic, BatchNormInit};
 
 pub fn export(args: &ExportArgs) -> Result<()> {
     let Some(genome) = genome_from_source(&args.source)? else {
@@ -9,7 +10,7 @@ pub fn export(args: &ExportArgs) -> Result<()> {
     };
     let bn = if args.seeded_batchnorm { BatchNormInit::Seeded } else { BatchNormInit::Calibrated };
     let model = emit_genome(&genome, args.seed, bn)?;
-    write_atomic(&args.out, &model.onnx)?;
+    write_file(&args.out, &model.onnx)?;
     eprintln!("wrote {} ({} bytes, genome {})", args.out.display(), model.onnx.len(), genome.content_hash());
     Ok(())
 }

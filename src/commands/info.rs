@@ -4,8 +4,8 @@ use edgenas_compiler::onnx;
 use edgenas_compiler::space::Genome;
 use serde::Serialize;
 
+use super::genome_from_source;
 use crate::cli::InfoArgs;
-use crate::pipeline::genome_from_source;
 
 #[derive(Serialize)]
 struct InfoReport {

@@ -1,4 +1,5 @@
-//! One file per subcommand; each takes its argument struct from [`crate::cli`].
+//! One file per subcommand; each takes its argument struct from [`crate::cli`], calls the
+//! library and prints. `progress.rs` is the only place that draws on the terminal.
 
 mod bench;
 mod bench_pipeline;
@@ -7,6 +8,7 @@ mod export;
 mod info;
 mod latency_corr;
 mod nb201_bench;
+mod progress;
 mod proxy_corr;
 mod quantize;
 mod run_model;
@@ -14,11 +16,11 @@ mod search;
 mod space;
 mod targets;
 
-use anyhow::Result;
-pub use latency_corr::LatencyCorrArgs;
-pub use proxy_corr::ProxyCorrArgs;
+use anyhow::{Context, Result};
+use edgenas_compiler::space::nb201::Nb201Genome;
+use edgenas_compiler::space::Genome;
 
-use crate::cli::{Cli, Command, SpaceCommand};
+use crate::cli::{ArchSource, Cli, Command, SpaceCommand};
 
 /// Executes a parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
@@ -38,4 +40,33 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Targets(args) => targets::targets(&args),
         Command::Compile(args) => compile::compile(&args),
     }
+}
+
+/// Reads the genome an [`ArchSource`] names; `None` when it names nothing.
+fn genome_from_source(source: &ArchSource) -> Result<Option<Genome>> {
+    if let Some(path) = &source.arch {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading genome file {}", path.display()))?;
+        let genome =
+            Genome::from_json(text.trim()).with_context(|| format!("parsing genome file {}", path.display()))?;
+        return Ok(Some(genome));
+    }
+    if let Some(index) = source.nb201_index {
+        return Ok(Some(Genome::Nb201(Nb201Genome::from_index(index)?)));
+    }
+    if let Some(arch) = &source.nb201_arch {
+        let arch = arch.parse().context("parsing --nb201-arch")?;
+        return Ok(Some(Genome::Nb201(Nb201Genome::from_arch(&arch))));
+    }
+    Ok(None)
+}
+
+/// The genome an [`ArchSource`] names, or NB201 arch 6111 (the bench default) when it
+/// names nothing.
+fn genome_or_default(source: &ArchSource) -> Result<Genome> {
+    Ok(genome_from_source(source)?.unwrap_or_else(edgenas_deploy::pipeline::default_genome))
+}
+
+/// Writes `bytes` to `path` atomically, with the path in the error.
+fn write_file(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
+    edgenas_runtime::write_atomic(path, bytes).with_context(|| format!("writing {}", path.display()))
 }

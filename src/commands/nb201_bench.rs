@@ -1,9 +1,11 @@
 use anyhow::{Context, Result};
 use edgenas_compiler::space::nb201::{Nb201Table, NB201_SIZE};
 
+use edgenas_search::evaluate::Nb201Dataset;
+use edgenas_search::nb201_bench::{run_nb201_bench, Nb201BenchConfig, Nb201BenchReport};
+use edgenas_search::strategy::StrategyKind;
+
 use crate::cli::Nb201BenchArgs;
-use crate::search::nb201_bench::{run_nb201_bench, Nb201BenchConfig, Nb201BenchReport};
-use crate::search::strategy::StrategyKind;
 
 pub fn nb201_bench(args: &Nb201BenchArgs) -> Result<()> {
     let loaded;
@@ -20,7 +22,7 @@ pub fn nb201_bench(args: &Nb201BenchArgs) -> Result<()> {
     let strategies = args
         .strategies
         .iter()
-        .map(|s| s.trim().parse::<StrategyKind>())
+        .map(|s| StrategyKind::parse(s.trim()))
         .collect::<Result<Vec<_>, _>>()
         .context("reading --strategies")?;
     let cfg = Nb201BenchConfig {
@@ -29,7 +31,7 @@ pub fn nb201_bench(args: &Nb201BenchArgs) -> Result<()> {
         budget: args.budget,
         strategies,
         seeds: args.seeds,
-        dataset: args.dataset.parse().map_err(anyhow::Error::msg).context("reading --dataset")?,
+        dataset: Nb201Dataset::parse(&args.dataset).context("reading --dataset")?,
     };
     let report = run_nb201_bench(table, &cfg).context("running nb201-bench")?;
     if args.json {

@@ -1,12 +1,12 @@
 use anyhow::{bail, ensure, Context, Result};
-use edgenas_compiler::quantize::CalibrationMethod;
-
-use crate::cli::QuantizeArgs;
-use crate::pipeline::write_atomic;
-use crate::quantization::{
-    auto_format, quantize_model, CalibrationSource, FormatChoice, Precision, QuantizeReport, QuantizeRequest,
-    RewriteReport,
+use edgenas_compiler::quantize::{CalibrationMethod, Precision};
+use edgenas_deploy::quantization::{
+    auto_format, quantize_model, CalibrationSource, FormatChoice, QuantizeReport, QuantizeRequest, RewriteReport,
 };
+use edgenas_targets::Target;
+
+use super::write_file;
+use crate::cli::QuantizeArgs;
 
 /// Synthetic calibration inputs when none are given.
 const DEFAULT_SYNTHETIC_INPUTS: usize = 100;
@@ -22,7 +22,7 @@ pub fn quantize(args: &QuantizeArgs) -> Result<()> {
     let method: CalibrationMethod = args.method.parse().map_err(anyhow::Error::msg).context("--method")?;
     let format = match args.format.parse().map_err(anyhow::Error::msg).context("--format")? {
         FormatChoice::Fixed(f) => f,
-        FormatChoice::Auto => auto_format(&args.target)?,
+        FormatChoice::Auto => auto_format(&Target::resolve(&args.target).context("--target")?)?,
     };
     if let Some(p) = args.min_top1_agreement {
         ensure!((0.0..=100.0).contains(&p), "--min-top1-agreement {p} is not a percentage in [0, 100]");
@@ -50,7 +50,7 @@ pub fn quantize(args: &QuantizeArgs) -> Result<()> {
         .with_context(|| format!("quantizing {} to {precision}", path.display()))?;
     let report = &quantized.report;
     if let Some(r) = &args.report {
-        write_atomic(r, serde_json::to_string_pretty(report)?.as_bytes())?;
+        write_file(r, serde_json::to_string_pretty(report)?.as_bytes())?;
     }
     print_summary(report);
     if let (Some(min), Some(f)) = (args.min_top1_agreement, &report.fidelity) {
@@ -62,7 +62,7 @@ pub fn quantize(args: &QuantizeArgs) -> Result<()> {
             );
         }
     }
-    write_atomic(&args.out, &quantized.onnx)?;
+    write_file(&args.out, &quantized.onnx)?;
     eprintln!("wrote {}", args.out.display());
     Ok(())
 }

@@ -1,24 +1,52 @@
+//! `edgenas search`: a run of `edgenas_search::Search` from flags or a config file, with a
+//! progress bar; exits non-zero when no candidate could be evaluated.
+
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
+use edgenas_compiler::names::parse_name;
+use edgenas_compiler::quantize::Precision;
+use edgenas_search::strategy::StrategyKind;
+use edgenas_search::{EvaluatorConfig, Search, SearchConfig, SearchSummary};
 
+use super::progress::SearchView;
 use crate::cli::SearchArgs;
-use crate::search::config::EvaluatorConfig;
-use crate::search::{resume_search, start_search, RunSettings, SearchConfig, SearchSummary};
 
 pub fn search(args: &SearchArgs) -> Result<()> {
-    let settings = RunSettings { latency_cache: args.latency_cache.clone(), progress: !args.quiet };
+    let mut view = SearchView::new(!args.quiet);
     let summary = if let Some(dir) = &args.resume {
         eprintln!("resuming the run in {}", dir.display());
-        resume_search(dir, &settings)?
+        let mut search = Search::from_run_dir(dir)?;
+        if let Some(cache) = &args.latency_cache {
+            search = search.with_latency_cache(cache);
+        }
+        search.resume(dir, &mut view)?
     } else {
         let cfg = config_from_args(args)?;
         let out = args.out.clone().unwrap_or_else(default_out_dir);
         eprintln!("search: {} / {} / budget {} -> {}", cfg.space, cfg.strategy, cfg.budget, out.display());
-        start_search(&cfg, &out, &settings)?
+        let mut search = Search::new(cfg);
+        if let Some(cache) = &args.latency_cache {
+            search = search.with_latency_cache(cache);
+        }
+        search.start(&out, &mut view)?
     };
     print_summary(&summary);
+    if summary.failed > 0 {
+        let stages: Vec<String> = summary.failures_by_stage.iter().map(|(s, n)| format!("{n} at {s}")).collect();
+        eprintln!(
+            "warning: {} of {} candidates failed ({}); first failure: {}",
+            summary.failed,
+            summary.used(),
+            stages.join(", "),
+            summary.first_failure.as_deref().unwrap_or("?")
+        );
+        eprintln!("         the journal has every error: {}/journal.jsonl", summary.out_dir.display());
+    }
+    if summary.evaluated == 0 && summary.failed > 0 {
+        bail!("every candidate failed: nothing was measured and evaluated");
+    }
     Ok(())
 }
 
@@ -37,7 +65,7 @@ fn config_from_args(a: &SearchArgs) -> Result<SearchConfig> {
         cfg.space = v.clone();
     }
     if let Some(v) = &a.strategy {
-        cfg.strategy = v.parse()?;
+        cfg.strategy = StrategyKind::parse(v)?;
     }
     if let Some(v) = a.budget {
         cfg.budget = v;
@@ -69,9 +97,8 @@ fn config_from_args(a: &SearchArgs) -> Result<SearchConfig> {
     if let Some(v) = &a.precisions {
         cfg.precisions = v
             .iter()
-            .map(|p| p.parse())
-            .collect::<Result<_, String>>()
-            .map_err(anyhow::Error::msg)
+            .map(|p| parse_name::<Precision>("precision", p))
+            .collect::<Result<_, _>>()
             .context("--precisions")?;
     }
     if let Some(kind) = &a.evaluator {

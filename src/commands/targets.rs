@@ -2,7 +2,7 @@
 //! toolchains this machine has.
 
 use anyhow::{Context, Result};
-use edgenas_targets::{check_toolchains, LatencyUnit, Target, ToolchainReport};
+use edgenas_targets::{check_toolchains, Target, ToolchainReport};
 
 use crate::cli::TargetsArgs;
 
@@ -43,7 +43,7 @@ fn print_table(targets: &[Target]) {
             t.clock_mhz.map_or("-".to_string(), |c| format!("{c} MHz")),
             kib(t.sram_kib),
             kib(t.flash_kib),
-            unit_name(t.unit).to_string(),
+            t.unit().to_string(),
             if t.features.is_empty() { "-".to_string() } else { t.features.join(",") },
         ]);
     }
@@ -82,12 +82,5 @@ fn print_reports(reports: &[ToolchainReport]) {
     if reports.iter().any(|r| !r.ok) {
         println!();
         println!("To install every built-in target's toolchain (apt + rustup, idempotent): {SETUP_SCRIPT}");
-    }
-}
-
-fn unit_name(unit: LatencyUnit) -> &'static str {
-    match unit {
-        LatencyUnit::Ms => "ms",
-        LatencyUnit::Instructions => "instructions",
     }
 }

@@ -2,18 +2,20 @@
 //! cargo, natively or cross-compiled with the target's linker, and the toolchain versions
 //! a bundle manifest records.
 //!
-//! Builds go to their own cargo target directory (default `<workspace>/target/runner`), so
-//! they reuse earlier builds per target, profile and feature set without contending for
-//! the lock of the workspace's main target directory (a test run by `cargo test` can build
-//! the runner).
+//! The runner is built from the sources this crate carries ([`crate::runner_source`]),
+//! unpacked into the cache directory ([`crate::cache_dir`]), so an installed `edgenas`
+//! builds runners with no source tree around. Builds go to their own cargo target
+//! directory (default `<cache>/runner-target`), shared by every build of every target,
+//! profile and feature set, and never contending for the lock of a workspace's own target
+//! directory (a test run by `cargo test` can build the runner).
 
-use std::fmt;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::process::run_command_with;
 use crate::{run_command, ProcessError, Target, TargetKind};
 
 /// The runner's package and binary name.
@@ -25,8 +27,23 @@ const VERSION_TIMEOUT: Duration = Duration::from_secs(30);
 const STDERR_TAIL_LINES: usize = 25;
 
 /// The cargo profile a runner is built with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Default,
+    Serialize,
+    Deserialize,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum RunnerProfile {
     /// cargo's `release` profile.
     #[default]
@@ -43,24 +60,6 @@ impl RunnerProfile {
             RunnerProfile::Release => "release",
             RunnerProfile::Small => "runner-small",
         }
-    }
-
-    /// Parses the CLI spelling: `release` or `small`.
-    pub fn parse(name: &str) -> Option<Self> {
-        match name {
-            "release" => Some(RunnerProfile::Release),
-            "small" | "runner-small" => Some(RunnerProfile::Small),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for RunnerProfile {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            RunnerProfile::Release => "release",
-            RunnerProfile::Small => "small",
-        })
     }
 }
 
@@ -90,22 +89,33 @@ impl RunnerFeatures {
 /// How to build the runner.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunnerBuild {
-    /// The edgenas source tree: the cargo workspace holding `runtime/runner`.
-    pub workspace: PathBuf,
+    /// A cargo workspace holding `runtime/runner` to build from; `None`: the sources this
+    /// crate carries, unpacked into [`crate::cache_dir`].
+    pub workspace: Option<PathBuf>,
     pub profile: RunnerProfile,
     pub features: RunnerFeatures,
-    /// Cargo's target directory; `None`: `<workspace>/target/runner`.
+    /// Cargo's target directory; `None`: `<cache>/runner-target`.
     pub target_dir: Option<PathBuf>,
     /// Limit for the whole cargo invocation.
     pub timeout: Duration,
 }
 
+/// What a runner build reports while it works (for a progress display).
+#[derive(Debug, Clone, PartialEq)]
+pub enum BuildProgress<'a> {
+    /// cargo is about to start.
+    Started { target: &'a str, triple: &'a str, profile: RunnerProfile, features: &'a [&'static str] },
+    /// One line cargo printed (`Compiling tract-core v0.23.9`, ...).
+    Cargo(&'a str),
+    /// cargo finished, successfully or not, after this long.
+    Finished { elapsed: Duration, ok: bool },
+}
+
 impl RunnerBuild {
-    /// A build of the source tree this crate was compiled from, with `profile` and no
-    /// optional feature.
+    /// A build of the carried sources with `profile` and no optional feature.
     pub fn new(profile: RunnerProfile) -> Self {
         RunnerBuild {
-            workspace: Path::new(env!("CARGO_MANIFEST_DIR")).join(".."),
+            workspace: None,
             profile,
             features: RunnerFeatures::default(),
             target_dir: None,
@@ -115,7 +125,7 @@ impl RunnerBuild {
 
     /// The cargo target directory used.
     pub fn cargo_target_dir(&self) -> PathBuf {
-        self.target_dir.clone().unwrap_or_else(|| self.workspace.join("target").join("runner"))
+        self.target_dir.clone().unwrap_or_else(|| crate::cache_dir().join("runner-target"))
     }
 
     /// Where cargo leaves the binary for `target`.
@@ -127,15 +137,16 @@ impl RunnerBuild {
         dir.join(self.profile.cargo_profile()).join(RUNNER_NAME)
     }
 
-    /// The full command line, environment assignments first (run through `env`, so that no
-    /// shell is involved): `env CARGO_TARGET_DIR=.. [CARGO_TARGET_<TRIPLE>_LINKER=..] CARGO
-    /// build -p edgenas-runner --manifest-path .. --profile P [--target TRIPLE] [--features
-    /// ..]`, where `CARGO` is `$CARGO` when set (running under cargo), else `cargo`.
+    /// The full command line for a build in `workspace`, environment assignments first
+    /// (run through `env`, so that no shell is involved): `env CARGO_TARGET_DIR=..
+    /// [CARGO_TARGET_<TRIPLE>_LINKER=..] CARGO build -p edgenas-runner --manifest-path ..
+    /// --profile P [--target TRIPLE] [--features ..]`, where `CARGO` is `$CARGO` when set
+    /// (running under cargo), else `cargo`.
     ///
     /// The C parts of tract (tract-linalg's assembly kernels) are compiled by the cc crate
     /// with its default cross compiler for the triple (`aarch64-linux-gnu-gcc`,
     /// `arm-linux-gnueabihf-gcc`); for another one set `CC_<triple>` in the environment.
-    pub fn argv(&self, target: &Target) -> Vec<String> {
+    pub fn argv(&self, target: &Target, workspace: &Path) -> Vec<String> {
         let mut argv = vec!["env".to_string(), format!("CARGO_TARGET_DIR={}", self.cargo_target_dir().display())];
         let cross = target.kind != TargetKind::Host;
         if let (true, Some(linker)) = (cross, &target.linker) {
@@ -143,7 +154,7 @@ impl RunnerBuild {
             argv.push(format!("CARGO_TARGET_{upper}_LINKER={linker}"));
         }
         argv.push(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string()));
-        let manifest = self.workspace.join("Cargo.toml");
+        let manifest = workspace.join("Cargo.toml");
         argv.extend(["build", "-p", RUNNER_NAME, "--manifest-path", &manifest.display().to_string()].map(String::from));
         argv.extend(["--profile".to_string(), self.profile.cargo_profile().to_string()]);
         if cross {
@@ -155,6 +166,22 @@ impl RunnerBuild {
         }
         argv
     }
+
+    /// The workspace to build in: [`RunnerBuild::workspace`], or the carried sources
+    /// unpacked into the cache.
+    fn source_tree(&self) -> Result<PathBuf, BuildError> {
+        match &self.workspace {
+            Some(dir) => {
+                let manifest = dir.join("runtime").join("runner").join("Cargo.toml");
+                if manifest.is_file() {
+                    Ok(dir.clone())
+                } else {
+                    Err(BuildError::SourceMissing { manifest })
+                }
+            }
+            None => crate::runner_source::unpack(&crate::cache_dir()),
+        }
+    }
 }
 
 /// Why the runner could not be built.
@@ -163,9 +190,12 @@ pub enum BuildError {
     /// The runner is a Linux program; microcontrollers get no runner binary.
     #[error("target `{target}` is of kind `{kind}`: the runner is built for kinds `host` and `linux-cross` only")]
     UnsupportedKind { target: String, kind: TargetKind },
-    /// The source tree to build from is not there.
-    #[error("the edgenas source tree is needed to build the runner, but {} is missing", manifest.display())]
+    /// The workspace given to build from is not there.
+    #[error("the runner sources to build from are missing: {} does not exist", manifest.display())]
     SourceMissing { manifest: PathBuf },
+    /// The carried runner sources cannot be unpacked into the cache directory.
+    #[error("cannot prepare the runner sources: {reason}")]
+    Source { reason: String },
     /// cargo could not be started.
     #[error("cannot run cargo to build the runner")]
     Spawn(#[source] ProcessError),
@@ -183,29 +213,44 @@ pub enum BuildError {
     Copy { from: PathBuf, source: std::io::Error },
 }
 
-/// Builds the runner for `target` with `profile` and no optional feature, from the source
-/// tree this crate was compiled from, and copies it to `out_dir/edgenas-runner`; see
-/// [`build_runner_with`].
+/// Builds the runner for `target` with `profile` and no optional feature from the carried
+/// sources and copies it to `out_dir/edgenas-runner`; see [`build_runner_with`].
 pub fn build_runner(target: &Target, profile: RunnerProfile, out_dir: &Path) -> Result<PathBuf, BuildError> {
-    build_runner_with(target, &RunnerBuild::new(profile), out_dir)
+    build_runner_with(target, &RunnerBuild::new(profile), out_dir, &mut |_| {})
 }
 
 /// Builds the runner for `target` as `build` says and copies it to
-/// `out_dir/edgenas-runner` (replaced atomically); returns that path.
+/// `out_dir/edgenas-runner` (replaced atomically, mode 0755); returns that path.
+/// `progress` hears when cargo starts, each line it prints, and when it ends.
 ///
-/// Runs [`RunnerBuild::argv`]: kind `host` builds natively (no `--target`), kind
-/// `linux-cross` for the descriptor's triple with its linker. cargo is incremental, so a
-/// build already done for the same target, profile and features only re-checks freshness.
-/// `out_dir` must exist.
-pub fn build_runner_with(target: &Target, build: &RunnerBuild, out_dir: &Path) -> Result<PathBuf, BuildError> {
+/// Runs [`RunnerBuild::argv`]: kind `host` builds natively (no `--target`), other kinds
+/// for the descriptor's triple with its linker. cargo is incremental, so a build already
+/// done for the same target, profile and features only re-checks freshness. `out_dir`
+/// must exist.
+pub fn build_runner_with(
+    target: &Target,
+    build: &RunnerBuild,
+    out_dir: &Path,
+    progress: &mut dyn FnMut(&BuildProgress<'_>),
+) -> Result<PathBuf, BuildError> {
     if target.kind == TargetKind::Mcu {
         return Err(BuildError::UnsupportedKind { target: target.name.clone(), kind: target.kind });
     }
-    let manifest = build.workspace.join("runtime").join("runner").join("Cargo.toml");
-    if !manifest.is_file() {
-        return Err(BuildError::SourceMissing { manifest });
-    }
-    let outcome = run_command(&build.argv(target), Some(&build.workspace), build.timeout).map_err(BuildError::Spawn)?;
+    let workspace = build.source_tree()?;
+    let features = build.features.names();
+    progress(&BuildProgress::Started {
+        target: &target.name,
+        triple: &target.triple,
+        profile: build.profile,
+        features: &features,
+    });
+    let started = Instant::now();
+    let outcome = run_command_with(&build.argv(target, &workspace), Some(&workspace), build.timeout, &mut |line| {
+        progress(&BuildProgress::Cargo(line))
+    });
+    let ok = outcome.as_ref().is_ok_and(|o| o.success());
+    progress(&BuildProgress::Finished { elapsed: started.elapsed(), ok });
+    let outcome = outcome.map_err(BuildError::Spawn)?;
     if outcome.timed_out {
         return Err(BuildError::TimedOut { target: target.name.clone(), after: build.timeout });
     }
@@ -221,13 +266,12 @@ pub fn build_runner_with(target: &Target, build: &RunnerBuild, out_dir: &Path) -
     }
     let from = build.artifact(target);
     let to = out_dir.join(RUNNER_NAME);
-    let tmp = out_dir.join(format!(".{RUNNER_NAME}.{}.tmp", std::process::id()));
-    let copied = std::fs::copy(&from, &tmp).and_then(|_| std::fs::rename(&tmp, &to));
-    if let Err(source) = copied {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(BuildError::Copy { from, source });
-    }
-    Ok(to)
+    let copied =
+        std::fs::read(&from).map_err(|source| BuildError::Copy { from: from.clone(), source }).and_then(|bytes| {
+            edgenas_runtime::write_atomic_executable(&to, &bytes, 0o755)
+                .map_err(|e| BuildError::Copy { from: from.clone(), source: std::io::Error::other(e.to_string()) })
+        });
+    copied.map(|()| to)
 }
 
 /// The versions of the tools that build a target's runner, each the first line its
@@ -266,15 +310,19 @@ mod tests {
     use super::*;
 
     fn build() -> RunnerBuild {
-        RunnerBuild { workspace: PathBuf::from("/src/edgenas"), ..RunnerBuild::new(RunnerProfile::Small) }
+        RunnerBuild {
+            workspace: Some(PathBuf::from("/src/edgenas")),
+            target_dir: Some(PathBuf::from("/cache/runner-target")),
+            ..RunnerBuild::new(RunnerProfile::Small)
+        }
     }
 
     #[test]
     fn cross_builds_name_the_triple_and_the_descriptor_linker() {
         let target = Target::builtin("armv7-linux").unwrap();
-        let argv = build().argv(&target).join(" ");
+        let argv = build().argv(&target, Path::new("/src/edgenas")).join(" ");
         for part in [
-            "env CARGO_TARGET_DIR=/src/edgenas/target/runner ",
+            "env CARGO_TARGET_DIR=/cache/runner-target ",
             "CARGO_TARGET_ARMV7_UNKNOWN_LINUX_GNUEABIHF_LINKER=arm-linux-gnueabihf-gcc ",
             "build -p edgenas-runner --manifest-path /src/edgenas/Cargo.toml --profile runner-small",
             "--target armv7-unknown-linux-gnueabihf",
@@ -284,7 +332,7 @@ mod tests {
         assert!(!argv.contains("--features"), "{argv}");
         assert_eq!(
             build().artifact(&target),
-            PathBuf::from("/src/edgenas/target/runner/armv7-unknown-linux-gnueabihf/runner-small/edgenas-runner")
+            PathBuf::from("/cache/runner-target/armv7-unknown-linux-gnueabihf/runner-small/edgenas-runner")
         );
     }
 
@@ -294,10 +342,10 @@ mod tests {
         let mut b = build();
         b.profile = RunnerProfile::Release;
         b.features = RunnerFeatures { onnx: true, nnef_onnx_ops: true };
-        let argv = b.argv(&host).join(" ");
+        let argv = b.argv(&host, Path::new("/w")).join(" ");
         assert!(!argv.contains("--target") && !argv.contains("LINKER"), "{argv}");
         assert!(argv.ends_with("--profile release --features onnx,nnef-onnx-ops"), "{argv}");
-        assert_eq!(b.artifact(&host), PathBuf::from("/src/edgenas/target/runner/release/edgenas-runner"));
+        assert_eq!(b.artifact(&host), PathBuf::from("/cache/runner-target/release/edgenas-runner"));
     }
 
     #[test]
@@ -305,16 +353,19 @@ mod tests {
         let out = std::env::temp_dir();
         let mcu = Target::builtin("cortex-m4").unwrap();
         assert!(matches!(build_runner(&mcu, RunnerProfile::Release, &out), Err(BuildError::UnsupportedKind { .. })));
-        let err = build_runner_with(&Target::host(), &build(), &out).unwrap_err();
+        let mut heard = 0;
+        let err = build_runner_with(&Target::host(), &build(), &out, &mut |_| heard += 1).unwrap_err();
         assert!(matches!(err, BuildError::SourceMissing { .. }), "{err}");
         assert!(err.to_string().contains("/src/edgenas/runtime/runner/Cargo.toml"), "{err}");
+        assert_eq!(heard, 0, "nothing started");
     }
 
     #[test]
     fn profiles_parse_from_their_cli_names() {
-        assert_eq!(RunnerProfile::parse("small"), Some(RunnerProfile::Small));
-        assert_eq!(RunnerProfile::parse("release"), Some(RunnerProfile::Release));
-        assert_eq!(RunnerProfile::parse("debug"), None);
+        assert_eq!("small".parse(), Ok(RunnerProfile::Small));
+        assert_eq!("release".parse(), Ok(RunnerProfile::Release));
+        assert!("debug".parse::<RunnerProfile>().is_err());
         assert_eq!(RunnerProfile::Small.cargo_profile(), "runner-small");
+        assert_eq!(RunnerProfile::Small.to_string(), "small");
     }
 }

@@ -4,13 +4,12 @@
 //! that installs it.
 
 use std::ffi::OsString;
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::{run_command, ProcessError, Target, TargetKind};
+use crate::{run_command, Measurement, ProcessError, Target, TargetKind};
 
 const RUSTUP_TIMEOUT: Duration = Duration::from_secs(60);
 /// What every microcontroller target needs besides its descriptor's tools.
@@ -18,8 +17,9 @@ const MCU_TOOLS: [(Requirement, &str); 2] =
     [(Requirement::Tool, "arm-none-eabi-gcc"), (Requirement::Emulator, "qemu-system-arm")];
 
 /// What kind of thing a [`ToolCheck`] looked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, strum::Display)]
 #[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
 pub enum Requirement {
     /// The target's standard library, as listed by `rustup target list --installed`.
     RustupTarget,
@@ -31,18 +31,6 @@ pub enum Requirement {
     Sysroot,
     /// Another program the target's backend runs, on `PATH`.
     Tool,
-}
-
-impl fmt::Display for Requirement {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Requirement::RustupTarget => "rustup-target",
-            Requirement::Linker => "linker",
-            Requirement::Emulator => "emulator",
-            Requirement::Sysroot => "sysroot",
-            Requirement::Tool => "tool",
-        })
-    }
 }
 
 /// One requirement of a target and whether this machine has it.
@@ -112,11 +100,19 @@ impl Probe {
         if let Some(linker) = &target.linker {
             programs.push((Requirement::Linker, linker.as_str()));
         }
-        if let Some(program) = target.emulator.as_ref().and_then(|argv| argv.first()) {
+        let emulated = target.measurement() == Measurement::Emulated;
+        if let Some(program) = target.emulator.as_ref().and_then(|argv| argv.first()).filter(|_| emulated) {
             programs.push((Requirement::Emulator, program.as_str()));
         }
         if target.kind == TargetKind::Mcu {
             programs.extend(MCU_TOOLS);
+        }
+        if let Some(remote) = &target.remote {
+            for template in [Some(&remote.push), Some(&remote.run), remote.pull.as_ref()].into_iter().flatten() {
+                if let Some(program) = template.first() {
+                    programs.push((Requirement::Tool, program.as_str()));
+                }
+            }
         }
         let mut seen = Vec::new();
         for (what, program) in programs {
@@ -125,7 +121,7 @@ impl Probe {
                 checks.push(self.program(what, program, &apt));
             }
         }
-        if let Some(dir) = target.emulator_sysroot() {
+        if let Some(dir) = target.emulator_sysroot().filter(|_| emulated) {
             checks.push(sysroot(&dir, &apt));
         }
         ToolchainReport { target: target.name.clone(), ok: checks.iter().all(|c| c.ok), checks }

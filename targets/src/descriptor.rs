@@ -4,7 +4,6 @@
 //! their own files in the same format.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use edgenas_runtime::LatencyUnit;
@@ -23,8 +22,11 @@ const BUILTINS: [(&str, &str); 6] = [
 ];
 
 /// How a target is reached.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::Display, strum::IntoStaticStr, strum::EnumString,
+)]
 #[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
 pub enum TargetKind {
     /// This machine, measured by wall clock with tract.
     Host,
@@ -35,13 +37,31 @@ pub enum TargetKind {
     Mcu,
 }
 
-impl fmt::Display for TargetKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            TargetKind::Host => "host",
-            TargetKind::LinuxCross => "linux-cross",
-            TargetKind::Mcu => "mcu",
-        })
+/// How a target's latency is measured: decided from its descriptor by
+/// [`Target::measurement`], the one place that decides it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, strum::Display)]
+#[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
+pub enum Measurement {
+    /// tract in this process, wall-clock ms (kind `host` without `[remote]`).
+    Local,
+    /// The runner under the descriptor's user-mode emulator, in instructions (kind
+    /// `linux-cross` without `[remote]`).
+    Emulated,
+    /// The runner on the device itself through the `[remote]` commands, wall-clock ms
+    /// (kinds `host` and `linux-cross`).
+    Remote,
+    /// A microcontroller (kind `mcu`): no measurement backend yet.
+    Microcontroller,
+}
+
+impl Measurement {
+    /// What this kind of measurement counts.
+    pub fn unit(self) -> LatencyUnit {
+        match self {
+            Measurement::Local | Measurement::Remote => LatencyUnit::Ms,
+            Measurement::Emulated | Measurement::Microcontroller => LatencyUnit::Instructions,
+        }
     }
 }
 
@@ -83,8 +103,11 @@ pub struct Target {
     /// ISA features kernels may use (`neon`, `fp16`, `dotprod`, `dsp`, ...).
     #[serde(default)]
     pub features: Vec<String>,
-    /// What a latency measurement on this target counts.
-    pub unit: LatencyUnit,
+    /// What a latency measurement on this target counts, as the descriptor states it;
+    /// optional, and when given it must agree with [`Target::unit`] (the unit of the backend
+    /// that measures), so a descriptor never labels milliseconds as instructions.
+    #[serde(default, rename = "unit", skip_serializing_if = "Option::is_none")]
+    pub declared_unit: Option<LatencyUnit>,
     /// Debian packages providing the linker, guest sysroot and emulator.
     #[serde(default)]
     pub apt_packages: Vec<String>,
@@ -169,11 +192,31 @@ impl Target {
         Ok(target)
     }
 
+    /// How latency on this target is measured: `[remote]` commands mean the device itself,
+    /// for kinds `host` and `linux-cross`; otherwise the kind decides (tract here for
+    /// `host`, the emulator for `linux-cross`).
+    pub fn measurement(&self) -> Measurement {
+        match (self.kind, self.remote.is_some()) {
+            (TargetKind::Mcu, _) => Measurement::Microcontroller,
+            (_, true) => Measurement::Remote,
+            (TargetKind::Host, false) => Measurement::Local,
+            (TargetKind::LinuxCross, false) => Measurement::Emulated,
+        }
+    }
+
+    /// What a latency measurement on this target counts: the unit of the backend that
+    /// measures it ([`Target::measurement`]).
+    pub fn unit(&self) -> LatencyUnit {
+        self.measurement().unit()
+    }
+
     /// Checks the rules a descriptor must satisfy; the error says which field is wrong.
     ///
     /// Rules: `name` and `triple` non-empty; `cores` >= 1; `clock_mhz` > 0 when given;
-    /// kind `mcu` has non-zero `sram_kib` and `flash_kib`; kind `linux-cross` has a
-    /// `linker` and a non-empty `emulator`; no empty program names.
+    /// kind `mcu` has non-zero `sram_kib` and `flash_kib` and no `[remote]` table; kind
+    /// `linux-cross` has a `linker`, and a non-empty `emulator` unless a `[remote]` table
+    /// says where the device is; a given `unit` agrees with the measuring backend's; no
+    /// empty program names.
     pub fn validate(&self) -> Result<(), String> {
         if self.name.trim().is_empty() {
             return Err("`name` is empty".into());
@@ -200,9 +243,28 @@ impl Target {
             if self.linker.is_none() {
                 return Err("`linker` is required for kind `linux-cross`".into());
             }
-            if self.emulator.is_none() {
-                return Err("`emulator` is required for kind `linux-cross`".into());
+            if self.emulator.is_none() && self.remote.is_none() {
+                return Err(
+                    "`emulator` is required for kind `linux-cross` unless a [remote] table names the device".into()
+                );
             }
+        }
+        if self.kind == TargetKind::Mcu && self.remote.is_some() {
+            return Err("a [remote] table is not supported for kind `mcu`: microcontrollers have no runner".into());
+        }
+        if let Some(declared) = self.declared_unit.filter(|&u| u != self.unit()) {
+            let how = match self.measurement() {
+                Measurement::Remote => "its [remote] commands measure wall-clock ms on the device",
+                Measurement::Local => "kind `host` is measured by wall clock in ms",
+                Measurement::Emulated | Measurement::Microcontroller => {
+                    "the emulator counts instructions (never emulated wall time)"
+                }
+            };
+            return Err(format!(
+                "`unit = \"{declared}\"` contradicts how this target is measured: {how}; set `unit = \"{}\"` or \
+                 remove the line",
+                self.unit()
+            ));
         }
         if self.linker.as_deref().is_some_and(|l| l.trim().is_empty()) {
             return Err("`linker` is empty".into());
@@ -268,13 +330,16 @@ unit = "instructions"
     #[test]
     fn builtins_carry_their_documented_values() {
         let host = Target::host();
-        assert_eq!((host.kind, host.unit), (TargetKind::Host, LatencyUnit::Ms));
+        assert_eq!(
+            (host.kind, host.unit(), host.measurement()),
+            (TargetKind::Host, LatencyUnit::Ms, Measurement::Local)
+        );
         assert_eq!(host.triple, host_triple());
         assert!(host.cores >= 1 && host.emulator.is_none());
 
         let a64 = Target::resolve("aarch64-linux").unwrap();
         assert_eq!(a64.triple, "aarch64-unknown-linux-gnu");
-        assert_eq!((a64.cores, a64.clock_mhz, a64.unit), (4, Some(1500), LatencyUnit::Instructions));
+        assert_eq!((a64.cores, a64.clock_mhz, a64.unit()), (4, Some(1500), LatencyUnit::Instructions));
         assert_eq!(a64.features, ["neon"]);
         assert_eq!(a64.emulator_sysroot(), Some(PathBuf::from("/usr/aarch64-linux-gnu")));
 
@@ -315,8 +380,10 @@ unit = "instructions"
         assert!(e.contains("my.toml") && e.contains("line 9") && e.contains("colour"), "{e}");
         let e = error(&CUSTOM.replace("cores = 1\n", "cores = \"one\"\n"));
         assert!(e.contains("my.toml") && e.contains("line 7"), "{e}");
-        let e = error(&CUSTOM.replace("unit = \"instructions\"\n", ""));
-        assert!(e.contains("my.toml") && e.contains("missing field `unit`"), "{e}");
+        let e = error(&CUSTOM.replace("unit = \"instructions\"", "unit = \"ms\""));
+        assert!(e.contains("my.toml") && e.contains("contradicts") && e.contains("instructions"), "{e}");
+        let implied = Target::from_toml(&CUSTOM.replace("unit = \"instructions\"\n", ""), "my.toml").unwrap();
+        assert_eq!(implied.unit(), LatencyUnit::Instructions, "the emulator's unit when none is declared");
         let e = error(&CUSTOM.replace("\"linux-cross\"", "\"phone\""));
         assert!(e.contains("my.toml") && e.contains("phone"), "{e}");
     }
@@ -337,6 +404,25 @@ unit = "instructions"
             let e = error(&text);
             assert!(e.contains("my.toml") && e.contains(field), "{field}: {e}");
         }
+    }
+
+    #[test]
+    fn a_remote_table_means_the_device_measures_in_ms_for_any_kind_but_mcu() {
+        let remote = "[remote]\npush = [\"scp\", \"{local}\", \"pi:{remote}\"]\nrun = [\"ssh\", \"pi\", \"{runner}\", \"{args}\"]\nworkdir = \"/tmp\"\n";
+        let no_emulator = CUSTOM.replace("emulator = [\"qemu-arm\", \"-L\", \"/usr/arm-linux-gnueabihf\"]\n", "");
+        let cross =
+            Target::from_toml(&format!("{}{remote}", no_emulator.replace("unit = \"instructions\"\n", "")), "my.toml")
+                .unwrap();
+        assert_eq!((cross.measurement(), cross.unit()), (Measurement::Remote, LatencyUnit::Ms));
+        let host = Target::from_toml(&format!("name = \"box\"\nkind = \"host\"\n{remote}"), "box.toml").unwrap();
+        assert_eq!(host.measurement(), Measurement::Remote);
+        let e = error(&format!("{CUSTOM}{remote}"));
+        assert!(e.contains("contradicts") && e.contains("[remote]") && e.contains("wall-clock ms"), "{e}");
+        let mcu = Target::builtin("cortex-m4").unwrap();
+        assert_eq!(mcu.measurement(), Measurement::Microcontroller);
+        let text = format!("{}{remote}", include_str!("../builtin/cortex-m4.toml"));
+        let e = Target::from_toml(&text, "m4.toml").unwrap_err().to_string();
+        assert!(e.contains("not supported for kind `mcu`"), "{e}");
     }
 
     #[test]

@@ -16,7 +16,7 @@ use std::path::PathBuf;
 
 use edgenas_runtime::{BenchConfig, LatencyStats};
 
-use crate::{MeasureError, Target};
+use crate::{MeasureError, Measurement, Target};
 
 /// Symbol called right before each measured inference.
 pub const BEGIN_MARKER: &str = "edgenas_inference_begin";
@@ -40,4 +40,25 @@ pub struct DeviceArtifact {
 pub trait DeviceBackend {
     fn target(&self) -> &Target;
     fn measure(&self, artifact: &DeviceArtifact, config: &BenchConfig) -> Result<LatencyStats, MeasureError>;
+}
+
+/// The backend that measures artifacts on `target`, as [`Target::measurement`] decides:
+/// [`crate::QemuUserBackend`] for an emulated target, [`crate::RemoteBackend`] for one
+/// with `[remote]` commands (any kind but `mcu`). Kind `host` without `[remote]` is
+/// measured in this process ([`crate::LocalBackend`], no artifact), and microcontrollers
+/// have no backend yet: both are [`MeasureError::Unavailable`].
+pub fn device_backend(target: &Target) -> Result<Box<dyn DeviceBackend + Send + Sync>, MeasureError> {
+    let unavailable = |reason: String| MeasureError::Unavailable { target: target.name.clone(), reason };
+    match target.measurement() {
+        Measurement::Emulated => Ok(Box::new(crate::QemuUserBackend::new(target.clone())?)),
+        Measurement::Remote => {
+            Ok(Box::new(crate::RemoteBackend::new(target.clone()).map_err(|e| unavailable(e.to_string()))?))
+        }
+        Measurement::Local => {
+            Err(unavailable("kind `host` is measured in this process: it has no device runner to ship".into()))
+        }
+        Measurement::Microcontroller => Err(unavailable(
+            "target is a microcontroller (kind `mcu`): its measurement backend is not built yet".into(),
+        )),
+    }
 }

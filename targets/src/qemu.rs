@@ -109,14 +109,9 @@ impl QemuUserBackend {
         self
     }
 
-    /// `<workspace>/target/edgenas-qemu` when the workspace this crate was built from still
-    /// has a `target` directory, else `edgenas-qemu` in the system's temporary directory.
+    /// `qemu` in the cache directory ([`crate::cache_dir`]).
     pub fn default_cache_dir() -> PathBuf {
-        let workspace_target = Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(|root| root.join("target"));
-        match workspace_target {
-            Some(dir) if dir.is_dir() => dir.join("edgenas-qemu"),
-            _ => std::env::temp_dir().join("edgenas-qemu"),
-        }
+        crate::cache_dir().join("qemu")
     }
 
     /// Where the helpers are cached.

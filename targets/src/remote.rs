@@ -14,12 +14,17 @@ use edgenas_runtime::{BenchConfig, LatencyStats, LatencyUnit, RuntimeError};
 use serde::{Deserialize, Serialize};
 
 use crate::process::error_chain;
+use crate::process::timeout_from_secs;
 use crate::{
     run_command, CommandOutcome, DeviceArtifact, DeviceBackend, MeasureError, ProcessError, Target, TargetError,
 };
 
 const DEFAULT_TIMEOUT_S: f64 = 60.0;
-const DEFAULT_RETRIES: usize = 2;
+const DEFAULT_RETRIES: usize = 3;
+const DEFAULT_BACKOFF_S: f64 = 2.0;
+const DEFAULT_MAX_BACKOFF_S: f64 = 30.0;
+/// The longest pause between two attempts a descriptor may ask for (1 hour).
+const MAX_BACKOFF_S: f64 = 3600.0;
 /// The longest runner stdout line quoted in a failure reason, in characters.
 const QUOTE_MAX: usize = 300;
 /// The longest stderr tail quoted in a failure reason, in characters.
@@ -69,12 +74,18 @@ pub struct RemoteCommands {
     pub pull: Option<Vec<String>>,
     /// Directory on the device that receives the pushed files.
     pub workdir: String,
-    /// Time limit of each command, in seconds (default 60). Past it the local program and
-    /// its process group are killed.
+    /// Time limit of each command, in seconds (default 60, at most 7 days). Past it the
+    /// local program and its process group are killed.
     pub timeout_s: f64,
     /// Attempts after the first one for each command that fails, hangs or prints an
-    /// unusable result (default 2).
+    /// unusable result (default 3).
     pub retries: usize,
+    /// Pause before the first retry, in seconds (default 2); each further retry waits
+    /// twice as long as the one before, up to `max_backoff_s`, so a retry outlasts a short
+    /// network outage instead of failing with it.
+    pub backoff_s: f64,
+    /// Longest pause between two attempts, in seconds (default 30, at most 3600).
+    pub max_backoff_s: f64,
 }
 
 /// The TOML form of [`RemoteCommands`], before validation.
@@ -90,6 +101,10 @@ struct RemoteCommandsToml {
     timeout_s: f64,
     #[serde(default = "default_retries")]
     retries: usize,
+    #[serde(default = "default_backoff_s")]
+    backoff_s: f64,
+    #[serde(default = "default_max_backoff_s")]
+    max_backoff_s: f64,
 }
 
 fn default_timeout_s() -> f64 {
@@ -98,6 +113,14 @@ fn default_timeout_s() -> f64 {
 
 fn default_retries() -> usize {
     DEFAULT_RETRIES
+}
+
+fn default_backoff_s() -> f64 {
+    DEFAULT_BACKOFF_S
+}
+
+fn default_max_backoff_s() -> f64 {
+    DEFAULT_MAX_BACKOFF_S
 }
 
 impl TryFrom<RemoteCommandsToml> for RemoteCommands {
@@ -111,6 +134,8 @@ impl TryFrom<RemoteCommandsToml> for RemoteCommands {
             workdir: t.workdir,
             timeout_s: t.timeout_s,
             retries: t.retries,
+            backoff_s: t.backoff_s,
+            max_backoff_s: t.max_backoff_s,
         };
         commands.validate()?;
         Ok(commands)
@@ -123,7 +148,9 @@ impl RemoteCommands {
     /// Rules: every template starts with a non-empty program; `push` and `pull` use
     /// `{local}` and `{remote}`; `run` uses `{runner}` and has `{args}` as an item of its own
     /// exactly once; no template uses a placeholder it does not have; `workdir` is non-empty
-    /// and shell-safe; `timeout_s` is positive and finite.
+    /// and shell-safe; `timeout_s` is a positive number of seconds, at most
+    /// [`crate::MAX_TIMEOUT`]; `backoff_s` and `max_backoff_s` are in `[0, 3600]`, the
+    /// first no larger than the second.
     pub fn validate(&self) -> Result<(), String> {
         check_template("push", &self.push, &PUSH_PLACEHOLDERS, &["local", "remote"])?;
         check_template("run", &self.run, &RUN_PLACEHOLDERS, &["runner", "args"])?;
@@ -148,16 +175,35 @@ impl RemoteCommands {
                 self.workdir
             ));
         }
-        if !(self.timeout_s.is_finite() && self.timeout_s > 0.0 && Duration::try_from_secs_f64(self.timeout_s).is_ok())
-        {
-            return Err(format!("`remote.timeout_s` must be a positive number of seconds, got {}", self.timeout_s));
+        timeout_from_secs("remote.timeout_s", self.timeout_s)?;
+        for (field, value) in [("backoff_s", self.backoff_s), ("max_backoff_s", self.max_backoff_s)] {
+            if !(0.0..=MAX_BACKOFF_S).contains(&value) {
+                return Err(format!("`remote.{field}` must be between 0 and {MAX_BACKOFF_S} seconds, got {value}"));
+            }
+        }
+        if self.backoff_s > self.max_backoff_s {
+            return Err(format!(
+                "`remote.backoff_s` ({}) is larger than `remote.max_backoff_s` ({})",
+                self.backoff_s, self.max_backoff_s
+            ));
         }
         Ok(())
     }
 
-    /// The time limit of each command.
+    /// The time limit of each command ([`RemoteCommands::validate`] checked it).
     pub fn timeout(&self) -> Duration {
-        Duration::try_from_secs_f64(self.timeout_s).unwrap_or(Duration::from_secs_f64(DEFAULT_TIMEOUT_S))
+        timeout_from_secs("remote.timeout_s", self.timeout_s).unwrap_or(Duration::from_secs_f64(DEFAULT_TIMEOUT_S))
+    }
+
+    /// The pause before attempt `attempt` (1-based) of a command: none before the first,
+    /// then `backoff_s`, doubling per attempt, capped at `max_backoff_s`.
+    pub fn pause_before(&self, attempt: usize) -> Duration {
+        let retry = match attempt.checked_sub(2) {
+            None => return Duration::ZERO,
+            Some(retry) => retry,
+        };
+        let factor = 2f64.powi(i32::try_from(retry).unwrap_or(i32::MAX));
+        Duration::from_secs_f64((self.backoff_s * factor).min(self.max_backoff_s))
     }
 
     /// The path `name` gets in `workdir` on the device.
@@ -250,29 +296,22 @@ fn expand(template: &[String], values: &[(&str, &str)], args: &[String]) -> Vec<
 }
 
 /// A step of a remote measurement, as reported to the observer and named in failures.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::Display)]
 pub enum RemoteStep {
+    #[strum(to_string = "push runner")]
     PushRunner,
+    #[strum(to_string = "push model")]
     PushModel,
+    #[strum(to_string = "push input")]
     PushInput,
     /// `RUNNER bench ...`.
+    #[strum(to_string = "bench")]
     Bench,
     /// `RUNNER run ...`.
+    #[strum(to_string = "run")]
     Run,
+    #[strum(to_string = "pull")]
     Pull,
-}
-
-impl fmt::Display for RemoteStep {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            RemoteStep::PushRunner => "push runner",
-            RemoteStep::PushModel => "push model",
-            RemoteStep::PushInput => "push input",
-            RemoteStep::Bench => "bench",
-            RemoteStep::Run => "run",
-            RemoteStep::Pull => "pull",
-        })
-    }
 }
 
 /// What one attempt of one command did, passed to the observer after the attempt.
@@ -283,6 +322,8 @@ pub struct AttemptReport {
     pub attempt: usize,
     /// Attempts allowed for the step (`retries + 1`).
     pub attempts: usize,
+    /// The pause taken before this attempt ([`RemoteCommands::pause_before`]).
+    pub paused: Duration,
     /// The local argv that ran.
     pub argv: Vec<String>,
     /// `None` when the attempt succeeded, else why it did not.
@@ -300,11 +341,12 @@ type Observer = Box<dyn Fn(&AttemptReport) + Send + Sync>;
 /// samples, so the host's adaptive stopping (`max_runs`, `spread_target`, `time_cap`) is
 /// not forwarded, and `config.threads` must be 1 (the contract has no thread option). The
 /// last non-empty stdout line must be [`LatencyStats`] JSON with unit `ms`, `N` samples and
-/// `W` warm-up runs; the result is always in ms, whatever the target's `unit` says (that
-/// describes the target's default backend).
+/// `W` warm-up runs; the result is in ms, as [`Target::unit`] says for a target with
+/// `[remote]` commands.
 ///
 /// Each command runs with the time limit of [`RemoteCommands::timeout_s`] and is attempted
-/// up to `retries + 1` times, at once, without a pause. Errors:
+/// up to `retries + 1` times, pausing between attempts as [`RemoteCommands::pause_before`]
+/// says (exponential backoff with a cap). Errors:
 /// - [`MeasureError::Unavailable`]: a command's program cannot be started (not installed),
 ///   or [`RemoteBackend::infer`] without a `pull` template. Not retried.
 /// - [`MeasureError::Failed`]: a command failed (exit status, signal, timeout) or the
@@ -370,7 +412,7 @@ impl RemoteBackend {
         let output_remote = self.commands.remote_path(OUTPUT_NAME);
         let input_remote = remote.input.clone().unwrap_or_default();
         let args = strings(["run", &remote.model, "--input", &input_remote, "--output", &output_remote]);
-        let argv = self.run_argv(&remote, &args);
+        let argv = self.run_argv(&remote, &args)?;
         self.attempt(RemoteStep::Run, &argv, |outcome| check_success(&argv[0], outcome, self.commands.timeout()))?;
         let argv = expand(
             pull,
@@ -418,14 +460,36 @@ impl RemoteBackend {
         Ok(remote)
     }
 
-    fn run_argv(&self, remote: &RemoteArtifact, args: &[String]) -> Vec<String> {
+    /// The `run` command for `args`. The target's `guest_env` is set for the runner on the
+    /// device, as the bundle's `run.sh` sets it: the item `{runner}` becomes `env K=V ...
+    /// RUNNER` (the device's `env`, which Linux and Android have).
+    fn run_argv(&self, remote: &RemoteArtifact, args: &[String]) -> Result<Vec<String>, MeasureError> {
         let values = [
             ("runner", remote.runner.as_str()),
             ("model", remote.model.as_str()),
             ("input", remote.input.as_deref().unwrap_or_default()),
             ("workdir", self.commands.workdir.as_str()),
         ];
-        expand(&self.commands.run, &values, args)
+        let mut template = Vec::with_capacity(self.commands.run.len() + self.target.guest_env.len() + 1);
+        for item in &self.commands.run {
+            if item == "{runner}" && !self.target.guest_env.is_empty() {
+                template.push("env".to_string());
+                for (key, value) in &self.target.guest_env {
+                    let safe = |s: &str, extra: &str| {
+                        !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || extra.contains(c))
+                    };
+                    if !safe(key, "") || !safe(value, ".,:/+-=") {
+                        return Err(self.precondition(format!(
+                            "guest_env `{key}={value}` cannot be passed through a remote shell: use letters, digits \
+                             and `_ . , : / + - =` only"
+                        )));
+                    }
+                    template.push(format!("{key}={value}"));
+                }
+            }
+            template.push(item.clone());
+        }
+        Ok(expand(&template, &values, args))
     }
 
     /// Runs `argv` up to `retries + 1` times until `check` accepts an outcome.
@@ -438,16 +502,21 @@ impl RemoteBackend {
         let attempts = self.commands.retries.saturating_add(1);
         let mut last = String::new();
         for attempt in 1..=attempts {
+            let paused = self.commands.pause_before(attempt);
+            std::thread::sleep(paused);
+            let report = |failure: Option<String>| {
+                self.report(&AttemptReport { step, attempt, attempts, paused, argv: argv.to_vec(), failure })
+            };
             let result = match run_command(argv, None, self.commands.timeout()) {
                 Ok(outcome) => check(&outcome),
                 Err(ProcessError::Spawn { program, source }) => {
                     let reason = format!("{step}: cannot start `{program}`: {source}");
-                    self.report(step, attempt, attempts, argv, Some(reason.clone()));
+                    report(Some(reason.clone()));
                     return Err(MeasureError::Unavailable { target: self.target.name.clone(), reason });
                 }
                 Err(e) => Err(error_chain(&e)),
             };
-            self.report(step, attempt, attempts, argv, result.as_ref().err().cloned());
+            report(result.as_ref().err().cloned());
             match result {
                 Ok(value) => return Ok(value),
                 Err(reason) => last = reason,
@@ -456,9 +525,9 @@ impl RemoteBackend {
         Err(MeasureError::Failed { target: self.target.name.clone(), attempts, reason: format!("{step}: {last}") })
     }
 
-    fn report(&self, step: RemoteStep, attempt: usize, attempts: usize, argv: &[String], failure: Option<String>) {
+    fn report(&self, report: &AttemptReport) {
         if let Some(observer) = &self.observer {
-            observer(&AttemptReport { step, attempt, attempts, argv: argv.to_vec(), failure });
+            observer(report);
         }
     }
 
@@ -498,7 +567,7 @@ impl DeviceBackend for RemoteBackend {
         }
         let (warmup, repeat) = (config.warmup.to_string(), config.min_runs.to_string());
         args.extend(strings(["--warmup", &warmup, "--repeat", &repeat, "--json"]));
-        let argv = self.run_argv(&remote, &args);
+        let argv = self.run_argv(&remote, &args)?;
         self.attempt(RemoteStep::Bench, &argv, |outcome| {
             check_success(&argv[0], outcome, self.commands.timeout())?;
             parse_stats(&outcome.stdout, config.warmup, config.min_runs)
@@ -605,6 +674,8 @@ mod tests {
             workdir: "/tmp/edgenas/".into(),
             timeout_s: 1.0,
             retries: 1,
+            backoff_s: 0.5,
+            max_backoff_s: 2.0,
         }
     }
 
@@ -643,6 +714,10 @@ mod tests {
             (RemoteCommands { workdir: "/tmp/$(x)".into(), ..ssh() }, "`remote.workdir`"),
             (RemoteCommands { timeout_s: 0.0, ..ssh() }, "`remote.timeout_s`"),
             (RemoteCommands { timeout_s: f64::INFINITY, ..ssh() }, "`remote.timeout_s`"),
+            (RemoteCommands { timeout_s: 1e19, ..ssh() }, "at most 604800"),
+            (RemoteCommands { backoff_s: -1.0, ..ssh() }, "`remote.backoff_s`"),
+            (RemoteCommands { max_backoff_s: 1e9, ..ssh() }, "`remote.max_backoff_s`"),
+            (RemoteCommands { backoff_s: 3.0, ..ssh() }, "larger than `remote.max_backoff_s`"),
         ];
         for (commands, needle) in bad {
             let e = commands.validate().unwrap_err();
@@ -657,6 +732,7 @@ mod tests {
         let target = Target::from_toml(&ok, "pi.toml").unwrap();
         let remote = target.remote.unwrap();
         assert_eq!((remote.timeout_s, remote.retries, remote.pull), (DEFAULT_TIMEOUT_S, DEFAULT_RETRIES, None));
+        assert_eq!((remote.backoff_s, remote.max_backoff_s), (DEFAULT_BACKOFF_S, DEFAULT_MAX_BACKOFF_S));
         let t = Target::from_toml(&format!("{ok}timeout_s = 2\nretries = 0\n"), "pi.toml").unwrap();
         assert_eq!(t.remote.map(|r| (r.timeout_s, r.retries)), Some((2.0, 0)));
 
@@ -674,6 +750,15 @@ mod tests {
         let mut target = Target::host();
         target.remote = Some(RemoteCommands { workdir: "a b".into(), ..ssh() });
         assert!(RemoteBackend::new(target).unwrap_err().to_string().contains("workdir"));
+    }
+
+    #[test]
+    fn pauses_double_up_to_the_cap() {
+        let c = ssh();
+        let pauses: Vec<f64> = (1..=5).map(|a| c.pause_before(a).as_secs_f64()).collect();
+        assert_eq!(pauses, [0.0, 0.5, 1.0, 2.0, 2.0]);
+        assert_eq!(RemoteCommands { backoff_s: 0.0, ..ssh() }.pause_before(4), Duration::ZERO);
+        assert_eq!(c.pause_before(usize::MAX), Duration::from_secs(2));
     }
 
     #[test]

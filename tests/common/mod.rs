@@ -9,9 +9,14 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Runs the `edgenas` binary built for this test run.
+/// Runs the `edgenas` binary built for this test run, as a user runs it: without
+/// `RUST_BACKTRACE` (which asks it to print the panics it catches).
 pub fn edgenas(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_edgenas")).args(args).output().expect("spawning edgenas")
+    Command::new(env!("CARGO_BIN_EXE_edgenas"))
+        .args(args)
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .expect("spawning edgenas")
 }
 
 pub fn stderr(o: &Output) -> String {

@@ -8,6 +8,7 @@
 #   hang     sleep far past any test timeout
 #   garbage  print a line that is not JSON
 #   flaky    fail on the first call, print the JSON line on later ones
+#   outage   fail on the first three calls (a device gone for a while), then as flaky
 # Every call appends a line to MODEL.calls, so tests count attempts.
 # `run MODEL --input IN --output OUT` copies IN to OUT (an identity model).
 set -eu
@@ -51,6 +52,10 @@ hang) sleep 30 ;;
 garbage) echo "Illegal instruction (core dumped)" ;;
 flaky)
   if [ "$calls" -lt 2 ]; then echo "runner: device busy, try again" >&2 && exit 1; fi
+  sed -n 2p "$model"
+  ;;
+outage)
+  if [ "$calls" -lt 4 ]; then echo "ssh: connect to host board: Network is unreachable" >&2 && exit 255; fi
   sed -n 2p "$model"
   ;;
 *) echo "runner stand-in: unknown mode $mode" >&2 && exit 70 ;;

@@ -19,4 +19,8 @@ pub enum IrError {
     Params { node: String, expected: usize, got: usize },
     #[error("duplicate node name `{0}`")]
     DuplicateName(String),
+    #[error("node `{node}`: {what} of shape {shape:?} exceeds {max} elements", max = crate::ir::MAX_TENSOR_ELEMENTS)]
+    TooLarge { node: String, what: &'static str, shape: Vec<usize> },
+    #[error("the model has {values} parameter values, more than the {max} weights are initialized for")]
+    TooManyParams { values: usize, max: usize },
 }

@@ -6,7 +6,7 @@ use petgraph::visit::EdgeRef;
 use petgraph::Direction;
 
 use super::ops::{Input, Op};
-use super::{IrError, ParamTensor, TensorType};
+use super::{element_count, IrError, ParamTensor, TensorType, MAX_TENSOR_ELEMENTS};
 
 /// Index of a node in a [`Graph`]; stable across removals.
 pub type NodeId = NodeIndex<u32>;
@@ -173,6 +173,18 @@ impl Graph {
                 .def()
                 .output_type(&types)
                 .map_err(|reason| IrError::ShapeMismatch { node: node.name.clone(), reason })?;
+            if element_count(&ty.shape).is_none_or(|n| n > MAX_TENSOR_ELEMENTS) {
+                return Err(IrError::TooLarge { node: node.name.clone(), what: "the output", shape: ty.shape });
+            }
+            if let Some(shape) = node
+                .op
+                .def()
+                .param_shapes()
+                .into_iter()
+                .find(|s| element_count(s).is_none_or(|n| n > MAX_TENSOR_ELEMENTS))
+            {
+                return Err(IrError::TooLarge { node: node.name.clone(), what: "a parameter", shape });
+            }
             if !node.params.is_empty() {
                 let expected = node.op.def().param_shapes();
                 let got: Vec<&Vec<usize>> = node.params.iter().map(|p| &p.shape).collect();

@@ -11,4 +11,4 @@ pub use error::IrError;
 pub use graph::{Graph, Node, NodeId};
 pub use ops::Op;
 pub use patch::{GraphPatch, Rewrite};
-pub use tensor::{DType, ParamTensor, TensorType};
+pub use tensor::{element_count, DType, ParamTensor, TensorType, MAX_TENSOR_ELEMENTS};

@@ -42,13 +42,32 @@ impl TensorType {
         TensorType { shape: shape.into(), dtype: DType::F32 }
     }
 
-    pub fn numel(&self) -> usize {
-        self.shape.iter().product()
+    /// Number of elements, `None` when the product of the dimensions overflows.
+    pub fn checked_numel(&self) -> Option<usize> {
+        element_count(&self.shape)
     }
 
-    pub fn bytes(&self) -> usize {
-        self.numel() * self.dtype.size()
+    /// Number of elements. Types of a graph that passed [`crate::ir::Graph::infer_types`]
+    /// hold at most [`MAX_TENSOR_ELEMENTS`]; for others the count saturates instead of
+    /// wrapping.
+    pub fn numel(&self) -> usize {
+        self.checked_numel().unwrap_or(usize::MAX)
     }
+
+    /// Bytes of the tensor at its element type (saturating, as [`TensorType::numel`]).
+    pub fn bytes(&self) -> usize {
+        self.numel().saturating_mul(self.dtype.size())
+    }
+}
+
+/// Most elements one tensor of a valid graph may have (2^40: a 4 TiB f32 tensor, far past
+/// any edge model). [`crate::ir::Graph::infer_types`] rejects larger activations and
+/// parameters, so element, byte and MAC counts of a validated graph cannot overflow.
+pub const MAX_TENSOR_ELEMENTS: usize = 1 << 40;
+
+/// The product of `shape`'s dimensions, `None` on overflow (1 for the scalar shape `[]`).
+pub fn element_count(shape: &[usize]) -> Option<usize> {
+    shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d))
 }
 
 /// A constant parameter (weights, bias, batch-norm statistics), row-major f32.
@@ -59,13 +78,16 @@ pub struct ParamTensor {
 }
 
 impl ParamTensor {
+    /// A parameter holding `data` in `shape`; the caller guarantees that `data` has exactly
+    /// [`element_count`]`(shape)` values (checked in debug builds).
     pub fn new(shape: Vec<usize>, data: Vec<f32>) -> Self {
-        debug_assert_eq!(shape.iter().product::<usize>(), data.len());
+        debug_assert_eq!(element_count(&shape), Some(data.len()));
         ParamTensor { shape, data }
     }
 
+    /// All zeros, for a shape of a validated graph (at most [`MAX_TENSOR_ELEMENTS`]).
     pub fn zeros(shape: Vec<usize>) -> Self {
-        let n = shape.iter().product();
+        let n = element_count(&shape).unwrap_or(0);
         ParamTensor { shape, data: vec![0.0; n] }
     }
 }

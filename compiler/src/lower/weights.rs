@@ -1,12 +1,26 @@
-use crate::ir::{Graph, GraphPatch, IrError, Op, ParamTensor};
+use crate::ir::{element_count, Graph, GraphPatch, IrError, Op, ParamTensor};
+
+/// Most parameter values [`initialize_weights`] allocates (2^30: 4 GiB of f32 weights,
+/// beyond any model meant for an edge device).
+pub const MAX_INITIALIZED_PARAMS: usize = 1 << 30;
 use crate::rng::SeededRng;
 
 /// Gives every parametrized node deterministic weights from `seed` and its name:
 /// He-normal conv and linear weights (std = sqrt(2 / fan_in)), biases U(-0.1, 0.1),
 /// BatchNorm scale U(0.5, 1.5), shift U(-0.2, 0.2), mean U(-0.2, 0.2), var U(0.5, 1.5).
 /// A node's weights depend only on (seed, node name, op), not on graph order.
+///
+/// Errors beside [`Graph::infer_types`]'s: more than [`MAX_INITIALIZED_PARAMS`] parameter
+/// values in all ([`IrError::TooManyParams`]), refused before anything is allocated.
 pub fn initialize_weights(graph: &mut Graph, seed: u64) -> Result<(), IrError> {
     graph.infer_types()?;
+    let total = graph
+        .node_ids()
+        .flat_map(|id| graph.node(id).op.def().param_shapes())
+        .fold(0usize, |sum, shape| sum.saturating_add(element_count(&shape).unwrap_or(usize::MAX)));
+    if total > MAX_INITIALIZED_PARAMS {
+        return Err(IrError::TooManyParams { values: total, max: MAX_INITIALIZED_PARAMS });
+    }
     let ids: Vec<_> = graph.node_ids().collect();
     for id in ids {
         let node = graph.node(id);
@@ -41,7 +55,7 @@ fn he_and_bias(seed: u64, name: &str, shapes: Vec<Vec<usize>>, fan_in: usize) ->
         .into_iter()
         .enumerate()
         .map(|(i, shape)| {
-            let n: usize = shape.iter().product();
+            let n = element_count(&shape).unwrap_or(0);
             let data = if i == 0 {
                 (0..n).map(|_| rng.normal() * std).collect()
             } else {

@@ -143,7 +143,9 @@ pub(crate) fn read_f32(t: &TensorProto) -> Result<ParamTensor, OnnxError> {
         .iter()
         .map(|&d| usize::try_from(d).map_err(|_| malformed(format!("negative dim {d}"))))
         .collect::<Result<_, _>>()?;
-    let numel: usize = shape.iter().product();
+    let numel = crate::ir::element_count(&shape)
+        .filter(|&n| n <= crate::ir::MAX_TENSOR_ELEMENTS)
+        .ok_or_else(|| malformed(format!("shape {shape:?} holds more than 2^40 values")))?;
     if t.data_type != DataType::FLOAT as i32 {
         return Err(OnnxError::Unsupported(format!(
             "initializer `{}` has data type {}, only float32 is supported",
@@ -151,7 +153,7 @@ pub(crate) fn read_f32(t: &TensorProto) -> Result<ParamTensor, OnnxError> {
         )));
     }
     let data: Vec<f32> = if !t.raw_data.is_empty() {
-        if t.raw_data.len() != numel * 4 {
+        if Some(t.raw_data.len()) != numel.checked_mul(4) {
             return Err(malformed(format!(
                 "raw_data has {} bytes, shape {:?} needs {}",
                 t.raw_data.len(),
@@ -259,15 +261,10 @@ fn convert<'n>(n: &'n NodeProto, name: &str, consts: &HashMap<&str, ParamTensor>
                 .ok_or_else(|| attrs.unsupported("group must be positive".into()))?;
             let (kernel, stride, padding) = attrs.window(Some(w.shape[2]))?;
             let bias = n.input.get(2).is_some_and(|s| !s.is_empty());
-            let conv = Conv {
-                in_channels: w.shape[1] * groups,
-                out_channels: w.shape[0],
-                kernel,
-                stride,
-                padding,
-                groups,
-                bias,
-            };
+            let in_channels = w.shape[1].checked_mul(groups).ok_or_else(|| {
+                attrs.unsupported(format!("group {groups} times {} input channels overflows", w.shape[1]))
+            })?;
+            let conv = Conv { in_channels, out_channels: w.shape[0], kernel, stride, padding, groups, bias };
             let mut params = vec![w];
             if bias {
                 params.push(constant(2)?);

@@ -3,11 +3,11 @@
 use std::collections::HashSet;
 
 use half::f16;
-use onnx_protobuf::{tensor_proto::DataType, ModelProto, NodeProto, TensorProto};
+use onnx_protobuf::{attribute_proto::AttributeType, tensor_proto::DataType, ModelProto, NodeProto, TensorProto};
 
 use super::graph::{
     cast, check_ops, elem_type, malformed, name_unnamed_nodes, payload_bytes, rename, to_f16_type, GemmAttrs,
-    TensorNames,
+    TensorNames, PASS_THROUGH_OPS,
 };
 use super::QuantizeError;
 
@@ -63,7 +63,7 @@ pub struct Fp16Report {
 pub fn to_fp16(model: &ModelProto, opts: &Fp16Options) -> Result<(ModelProto, Fp16Report), QuantizeError> {
     let mut out = model.clone();
     let graph = out.graph.as_mut().ok_or_else(|| malformed("model", "no graph"))?;
-    check_ops(graph, &[])?;
+    check_ops(graph, PASS_THROUGH_OPS)?;
     let mut names = TensorNames::of(graph);
     name_unnamed_nodes(graph, &mut names);
     let kept: HashSet<String> = if opts.keep_first_last_f32 { first_last_weighted(graph) } else { HashSet::new() };
@@ -171,20 +171,13 @@ pub fn to_fp16(model: &ModelProto, opts: &Fp16Options) -> Result<(ModelProto, Fp
 
     for (mut t, values) in weights {
         if let Some(values) = values {
-            t.float_data.clear();
-            t.raw_data = values
-                .iter()
-                .flat_map(|&v| {
-                    if v.abs() > F16_MAX {
-                        report.clamped_values += 1;
-                    }
-                    f16::from_f32(v.clamp(-F16_MAX, F16_MAX)).to_le_bytes()
-                })
-                .collect();
-            t.data_type = DataType::FLOAT16 as i32;
+            store_f16(&mut t, &values, &mut report.clamped_values);
             report.converted_tensors += 1;
         }
         graph.initializer.push(t);
+    }
+    for n in nodes.iter_mut().filter(|n| n.op_type == "Constant") {
+        report.converted_tensors += constant_to_f16(n, &mut report.clamped_values)?;
     }
     graph.node = nodes;
 
@@ -279,6 +272,54 @@ pub fn to_fp16(model: &ModelProto, opts: &Fp16Options) -> Result<(ModelProto, Fp
 
     report.weight_bytes_after = graph.initializer.iter().map(payload_bytes).sum::<Result<usize, _>>()?;
     Ok((out, report))
+}
+
+/// Rewrites `t` to hold `values` as FLOAT16 in `raw_data`, magnitudes beyond ±65504
+/// clamped (and counted in `clamped`).
+fn store_f16(t: &mut TensorProto, values: &[f32], clamped: &mut usize) {
+    t.float_data.clear();
+    t.raw_data = values
+        .iter()
+        .flat_map(|&v| {
+            if v.abs() > F16_MAX {
+                *clamped += 1;
+            }
+            f16::from_f32(v.clamp(-F16_MAX, F16_MAX)).to_le_bytes()
+        })
+        .collect();
+    t.data_type = DataType::FLOAT16 as i32;
+}
+
+/// A `Constant` node's FLOAT value (`value`, `value_float` or `value_floats`) as a FLOAT16
+/// `value` tensor; integer constants (shapes, axes) are left as they are. Returns the
+/// number of tensors converted (0 or 1).
+fn constant_to_f16(n: &mut NodeProto, clamped: &mut usize) -> Result<usize, QuantizeError> {
+    let mut converted = 0;
+    for a in &mut n.attribute {
+        let values = match a.name.as_str() {
+            "value" => match a.t.as_ref() {
+                Some(t) if t.data_type == DataType::FLOAT as i32 => crate::onnx::read_f32(t)?,
+                _ => continue,
+            },
+            "value_float" => crate::ir::ParamTensor { shape: vec![], data: vec![a.f] },
+            "value_floats" => crate::ir::ParamTensor { shape: vec![a.floats.len()], data: a.floats.clone() },
+            _ => continue,
+        };
+        if values.data.iter().any(|v| !v.is_finite()) {
+            return Err(QuantizeError::NonFinite { tensor: format!("{} (Constant)", n.name) });
+        }
+        let mut t = TensorProto::new();
+        t.name = n.output.first().cloned().unwrap_or_default();
+        t.dims = values.shape.iter().map(|&d| d as i64).collect();
+        store_f16(&mut t, &values.data, clamped);
+        a.name = "value".into();
+        a.type_ = AttributeType::TENSOR.into();
+        a.f = 0.0;
+        a.floats.clear();
+        a.t = Some(t).into();
+        converted += 1;
+    }
+    Ok(converted)
 }
 
 /// Names of the first and the last node with a constant weight (`Conv`, `Gemm`, `MatMul`).

@@ -26,6 +26,29 @@ pub(super) const COMMON_OPS: [&str; 12] = [
     "Identity",
 ];
 
+/// Ops a precision rewrite passes through as they are (beside [`COMMON_OPS`]): shape and
+/// data-movement ops, whose integer inputs (shapes, axes, indices) stay untouched, and the
+/// element-wise activations and reductions PyTorch exports of torchvision models use.
+pub(super) const PASS_THROUGH_OPS: &[&str] = &[
+    "Reshape",
+    "Squeeze",
+    "Unsqueeze",
+    "Transpose",
+    "Concat",
+    "Slice",
+    "Pad",
+    "Shape",
+    "Gather",
+    "Constant",
+    "Sigmoid",
+    "HardSigmoid",
+    "HardSwish",
+    "Mul",
+    "Div",
+    "Softmax",
+    "ReduceMean",
+];
+
 /// Accepts a graph whose nodes are all in the default ONNX domain and in [`COMMON_OPS`] or
 /// `extra`; else [`QuantizeError::UnsupportedOp`] for the first node that is not.
 pub(super) fn check_ops(graph: &onnx_protobuf::GraphProto, extra: &[&str]) -> Result<(), QuantizeError> {

@@ -3,28 +3,41 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::str::FromStr;
 
 use onnx_protobuf::{
     tensor_proto::DataType, AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto,
 };
 
 use super::calibrate::{ActivationRange, ActivationRanges};
-use super::graph::{check_ops, malformed, name_unnamed_nodes, payload_bytes, GemmAttrs, TensorNames};
+use super::graph::{check_ops, malformed, name_unnamed_nodes, numel, payload_bytes, GemmAttrs, TensorNames};
 use super::QuantizeError;
 use crate::onnx::proto::{attr_int, node, raw_tensor};
 
-/// Ops an int8 rewrite accepts besides [`super::graph::COMMON_OPS`]. Conv, Gemm and MatMul
-/// with constant weights are quantized; the others run in f32 between Dequantize and Quantize
-/// nodes.
-const INT8_EXTRA_OPS: [&str; 3] = ["Reshape", "Constant", "Transpose"];
+/// Ops an int8 rewrite accepts besides [`super::graph::COMMON_OPS`]: Conv, Gemm and MatMul
+/// with constant weights are quantized; every other op runs in f32 between Dequantize and
+/// Quantize nodes, and shape computations on integer tensors pass through untouched.
+const INT8_EXTRA_OPS: &[&str] = super::graph::PASS_THROUGH_OPS;
 
 /// Oldest opset with per-axis QuantizeLinear / DequantizeLinear.
 const MIN_OPSET: i64 = 13;
 
 /// How quantized layers are spelled in ONNX.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+    strum::EnumString,
+    strum::Display,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum Int8Format {
     /// The f32 ops with QuantizeLinear → DequantizeLinear pairs on activations and
     /// DequantizeLinear on int8 weights: onnxruntime fuses these into integer kernels;
@@ -33,26 +46,6 @@ pub enum Int8Format {
     /// Integer ops: `QLinearConv` for convolutions, `MatMulInteger` (int32 accumulation,
     /// rescaled and biased in f32) for `Gemm` / `MatMul`. tract runs `QLinearConv` in int8 kernels.
     QOperator,
-}
-
-impl FromStr for Int8Format {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "qdq" => Ok(Int8Format::Qdq),
-            "qoperator" => Ok(Int8Format::QOperator),
-            _ => Err(format!("unknown int8 format `{s}` (expected qdq or qoperator)")),
-        }
-    }
-}
-
-impl fmt::Display for Int8Format {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Int8Format::Qdq => "qdq",
-            Int8Format::QOperator => "qoperator",
-        })
-    }
 }
 
 /// What [`to_int8`] quantizes and how it spells it.
@@ -284,12 +277,26 @@ pub fn to_int8(
     Int8Plan::new(model, opts)?.rewrite(ranges, opts.format)
 }
 
+/// The weighted layers of `model` the int8 planner quantizes (`Conv`, `Gemm`, `MatMul` with
+/// constant weights, an absorbable `Relu` / `Clip(0, hi)` folded in), as `(node, output
+/// tensor)` in graph order, whatever the model's opset and its other ops: the layers a
+/// per-layer fidelity report looks at for every precision. Unnamed nodes are named
+/// `<op>_<index>`, as every rewrite names them.
+pub fn weighted_layers(model: &ModelProto) -> Result<Vec<(String, String)>, QuantizeError> {
+    let mut graph = model.graph.as_ref().ok_or_else(|| malformed("model", "no graph"))?.clone();
+    let mut names = TensorNames::of(&graph);
+    name_unnamed_nodes(&mut graph, &mut names);
+    let opts = Int8Options { format: Int8Format::Qdq, keep_first_last_f32: false, reduce_range: false };
+    let (layers, _) = plan_layers(&graph, &opts)?;
+    Ok(layers.into_iter().map(|l| (l.node, l.output)).collect())
+}
+
 fn check_model(opset_import: &[OperatorSetIdProto], graph: &GraphProto) -> Result<(), QuantizeError> {
     let opset = opset_import.iter().find(|o| o.domain.is_empty() || o.domain == "ai.onnx").map_or(0, |o| o.version);
     if opset < MIN_OPSET {
         return Err(QuantizeError::Unsupported(format!("opset {opset}: int8 needs opset {MIN_OPSET} or newer")));
     }
-    check_ops(graph, &INT8_EXTRA_OPS)?;
+    check_ops(graph, INT8_EXTRA_OPS)?;
     for t in &graph.initializer {
         if t.data_type == DataType::FLOAT as i32 && crate::onnx::read_f32(t)?.data.iter().any(|v| !v.is_finite()) {
             return Err(QuantizeError::NonFinite { tensor: t.name.clone() });
@@ -337,9 +344,9 @@ fn plan_layers(graph: &GraphProto, opts: &Int8Options) -> Result<(Vec<QuantizedL
         };
         let out_channels = output_channels(initializers[w.as_str()], kind);
         if let Some(b) = &bias {
-            let ok = initializers.get(b.as_str()).is_some_and(|t| {
-                t.data_type == DataType::FLOAT as i32 && t.dims.iter().product::<i64>() == out_channels as i64
-            });
+            let ok = initializers
+                .get(b.as_str())
+                .is_some_and(|t| t.data_type == DataType::FLOAT as i32 && numel(t).is_ok_and(|n| n == out_channels));
             if !ok {
                 continue;
             }
@@ -391,7 +398,7 @@ fn absorbable_activation(act: &NodeProto, initializers: &HashMap<&str, &TensorPr
 
 fn output_channels(w: &TensorProto, kind: LayerKind) -> usize {
     let axis = weight_axis(kind);
-    w.dims.get(axis).map_or(0, |&d| d as usize)
+    w.dims.get(axis).and_then(|&d| usize::try_from(d).ok()).unwrap_or(0)
 }
 
 /// The axis of the weight tensor that indexes output channels.

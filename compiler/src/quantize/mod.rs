@@ -9,12 +9,15 @@ mod calibrate;
 mod fp16;
 mod graph;
 mod int8;
+mod precision;
 
 pub use calibrate::{ActivationRange, ActivationRanges, CalibrationMethod, RangeCollector, DEFAULT_PERCENTILE};
 pub use fp16::{to_fp16, Fp16Options, Fp16Report};
 pub use int8::{
-    to_int8, ActivationQuant, Int8Format, Int8Options, Int8Plan, Int8Report, LayerKind, QuantizedLayer, QuantizedTensor,
+    to_int8, weighted_layers, ActivationQuant, Int8Format, Int8Options, Int8Plan, Int8Report, LayerKind,
+    QuantizedLayer, QuantizedTensor,
 };
+pub use precision::Precision;
 
 use thiserror::Error;
 

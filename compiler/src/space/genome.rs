@@ -36,13 +36,15 @@ impl Genome {
     /// Stable content hash: SHA-256 of the canonical JSON (serde field order, no
     /// whitespace), first 16 hex digits. Same genome, same hash, on every machine.
     pub fn content_hash(&self) -> String {
-        let json = serde_json::to_string(self).expect("genomes always serialize");
+        let json = self.to_json();
         let digest = Sha256::digest(json.as_bytes());
         digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
     }
 
+    /// The canonical JSON. A genome whose width multiplier is not finite (only a program
+    /// can make one; JSON cannot hold it) serializes as its `Debug` text instead.
     pub fn to_json(&self) -> String {
-        serde_json::to_string(self).expect("genomes always serialize")
+        serde_json::to_string(self).unwrap_or_else(|_| format!("{self:?}"))
     }
 
     /// Parses and checks a genome (an NB201 genome's index must match its arch).

@@ -31,6 +31,9 @@ MODEL is a .nnef.tgz (or .onnx, if this runner was built with the `onnx` feature
 
 const DEFAULT_WARMUP: usize = 5;
 const DEFAULT_REPEAT: usize = 50;
+/// Most inferences (warm-up and measured) one `bench` runs: a million single inferences
+/// take hours even for the smallest model, and the samples fit in memory.
+const MAX_RUNS: usize = 1_000_000;
 
 static mut MARKER: u32 = 0;
 
@@ -139,13 +142,7 @@ fn runner(model: &CompiledModel, input: Option<&Path>) -> Result<Runner, String>
 
 /// `e` and its chain of sources, `: `-separated.
 fn describe(e: RuntimeError) -> String {
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(&e);
-    while let Some(cause) = source {
-        text.push_str(&format!(": {cause}"));
-        source = cause.source();
-    }
-    text
+    edgenas_runtime::error_chain(&e)
 }
 
 /// `warmup` unmeasured, then `repeat` measured inferences, each bracketed by the markers.
@@ -214,7 +211,11 @@ fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, String> {
     if repeat == 0 {
         return Err("`--repeat` must be at least 1".to_string());
     }
-    Ok(Command::Bench { model, input, warmup: warmup.unwrap_or(DEFAULT_WARMUP), repeat, json })
+    let warmup = warmup.unwrap_or(DEFAULT_WARMUP);
+    if warmup.checked_add(repeat).is_none_or(|runs| runs > MAX_RUNS) {
+        return Err(format!("`--warmup` plus `--repeat` must be at most {MAX_RUNS} inferences"));
+    }
+    Ok(Command::Bench { model, input, warmup, repeat, json })
 }
 
 fn count(flag: &str, value: OsString) -> Result<usize, String> {
@@ -266,6 +267,8 @@ mod tests {
             (&["bench", "m", "--output", "o.npy"], "unexpected argument"),
             (&["bench", "m", "n"], "extra argument"),
             (&["bench", "m", "--repeat"], "needs a value"),
+            (&["bench", "m", "--repeat", "18446744073709551615", "--warmup", "1"], "at most 1000000"),
+            (&["bench", "m", "--repeat", "1", "--warmup", "18446744073709551615"], "at most 1000000"),
         ] {
             let err = parse_str(args).unwrap_err();
             assert!(err.contains(needle), "{args:?}: {err}");

@@ -1,4 +1,4 @@
-use super::{expect_rank, spatial_out, OpDef};
+use super::{expect_rank, saturating_product, spatial_out, OpDef};
 use crate::ir::{DType, TensorType};
 
 /// 2-D convolution, NCHW, square kernel, symmetric zero padding. `groups == in_channels`
@@ -24,8 +24,10 @@ impl Conv {
         Conv { groups: channels, ..Conv::new(channels, channels, kernel, stride) }
     }
 
+    /// Weight elements, saturating (a graph whose weights overflow fails
+    /// [`crate::ir::Graph::infer_types`]).
     fn weight_numel(&self) -> u64 {
-        (self.out_channels * (self.in_channels / self.groups.max(1)) * self.kernel * self.kernel) as u64
+        saturating_product(&[self.out_channels, self.in_channels / self.groups.max(1), self.kernel, self.kernel])
     }
 }
 
@@ -56,7 +58,7 @@ impl OpDef for Conv {
         Ok(TensorType { shape: vec![x.shape[0], self.out_channels, h, w], dtype: x.dtype })
     }
     fn macs(&self, _inputs: &[&TensorType], output: &TensorType) -> u64 {
-        output.numel() as u64 * (self.in_channels / self.groups) as u64 * (self.kernel * self.kernel) as u64
+        saturating_product(&[output.numel(), self.in_channels / self.groups.max(1), self.kernel, self.kernel])
     }
     fn param_shapes(&self) -> Vec<Vec<usize>> {
         let mut shapes = vec![vec![self.out_channels, self.in_channels / self.groups.max(1), self.kernel, self.kernel]];
@@ -66,10 +68,10 @@ impl OpDef for Conv {
         shapes
     }
     fn trainable_params(&self) -> u64 {
-        self.weight_numel() + if self.bias { self.out_channels as u64 } else { 0 }
+        self.weight_numel().saturating_add(if self.bias { self.out_channels as u64 } else { 0 })
     }
     fn weight_bytes(&self, dtype: DType) -> u64 {
-        let bias = if self.bias { (self.out_channels * dtype.bias_size()) as u64 } else { 0 };
-        self.weight_numel() * dtype.size() as u64 + bias
+        let bias = if self.bias { (self.out_channels as u64).saturating_mul(dtype.bias_size() as u64) } else { 0 };
+        self.weight_numel().saturating_mul(dtype.size() as u64).saturating_add(bias)
     }
 }

@@ -1,4 +1,4 @@
-use super::{expect_rank, OpDef};
+use super::{expect_rank, saturating_product, OpDef};
 use crate::ir::{DType, TensorType};
 
 /// Fully connected layer `y = x W^T + b` on `[n, in]` inputs, lowered to ONNX Gemm
@@ -31,7 +31,7 @@ impl OpDef for Linear {
         Ok(TensorType { shape: vec![x.shape[0], self.out_features], dtype: x.dtype })
     }
     fn macs(&self, inputs: &[&TensorType], _output: &TensorType) -> u64 {
-        (inputs[0].shape[0] * self.in_features * self.out_features) as u64
+        saturating_product(&[inputs[0].shape[0], self.in_features, self.out_features])
     }
     fn param_shapes(&self) -> Vec<Vec<usize>> {
         let mut shapes = vec![vec![self.out_features, self.in_features]];
@@ -41,10 +41,14 @@ impl OpDef for Linear {
         shapes
     }
     fn trainable_params(&self) -> u64 {
-        (self.in_features * self.out_features + if self.bias { self.out_features } else { 0 }) as u64
+        saturating_product(&[self.in_features, self.out_features]).saturating_add(if self.bias {
+            self.out_features as u64
+        } else {
+            0
+        })
     }
     fn weight_bytes(&self, dtype: DType) -> u64 {
-        let bias = if self.bias { self.out_features * dtype.bias_size() } else { 0 };
-        (self.in_features * self.out_features * dtype.size() + bias) as u64
+        let bias = if self.bias { saturating_product(&[self.out_features, dtype.bias_size()]) } else { 0 };
+        saturating_product(&[self.in_features, self.out_features, dtype.size()]).saturating_add(bias)
     }
 }

@@ -95,6 +95,12 @@ impl Op {
     }
 }
 
+/// The product of `dims` as u64, saturating: for MAC, parameter and byte counts, which
+/// cannot overflow on a validated graph.
+pub(crate) fn saturating_product(dims: &[usize]) -> u64 {
+    dims.iter().fold(1u64, |acc, &d| acc.saturating_mul(d as u64))
+}
+
 pub(crate) fn expect_rank(t: &TensorType, rank: usize, what: &str) -> Result<(), String> {
     if t.shape.len() == rank {
         Ok(())
@@ -107,7 +113,8 @@ pub(crate) fn spatial_out(size: usize, kernel: usize, stride: usize, pad: usize)
     if stride == 0 || kernel == 0 {
         return Err("kernel and stride must be positive".into());
     }
-    let padded = size + 2 * pad;
+    let padded =
+        pad.checked_mul(2).and_then(|p| p.checked_add(size)).ok_or_else(|| format!("padding {pad} is too large"))?;
     if padded < kernel {
         return Err(format!("kernel {kernel} larger than padded input {padded}"));
     }

@@ -1,4 +1,4 @@
-use super::{expect_rank, OpDef};
+use super::{expect_rank, saturating_product, OpDef};
 use crate::ir::{DType, TensorType};
 
 /// Inference-mode batch normalization over channel axis 1. Parameters: scale, shift,
@@ -35,9 +35,9 @@ impl OpDef for BatchNorm {
         vec![vec![self.channels]; 4]
     }
     fn trainable_params(&self) -> u64 {
-        2 * self.channels as u64
+        saturating_product(&[2, self.channels])
     }
     fn weight_bytes(&self, dtype: DType) -> u64 {
-        (2 * self.channels * dtype.bias_size()) as u64
+        saturating_product(&[2, self.channels, dtype.bias_size()])
     }
 }

@@ -17,6 +17,7 @@ impl OpDef for Flatten {
         if x.shape.is_empty() {
             return Err("Flatten of a scalar".into());
         }
-        Ok(TensorType { shape: vec![x.shape[0], x.shape[1..].iter().product()], dtype: x.dtype })
+        let features = crate::ir::element_count(&x.shape[1..]).ok_or("Flatten: the flattened size overflows")?;
+        Ok(TensorType { shape: vec![x.shape[0], features], dtype: x.dtype })
     }
 }

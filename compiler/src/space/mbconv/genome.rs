@@ -1,6 +1,6 @@
 use serde::{Deserialize, Serialize};
 
-use super::{scale_channels, scale_head};
+use super::{limits, scale_channels, scale_head};
 use crate::ir::ops::{spatial_out, Activation, Add, BatchNorm, Conv, Flatten, GlobalAvgPool, Linear};
 use crate::ir::{Graph, NodeId, Op, TensorType};
 use crate::space::SpaceError;
@@ -81,31 +81,36 @@ impl MbconvGenome {
     /// shrinking to 0. Errors are [`SpaceError::InvalidGenome`].
     pub fn check(&self) -> Result<(), SpaceError> {
         let invalid = |reason: String| Err(SpaceError::InvalidGenome(reason));
-        if self.resolution == 0 {
-            return invalid("resolution must be positive".into());
+        let within = |what: &str, value: usize, max: usize| match value {
+            0 => Err(SpaceError::InvalidGenome(format!("{what} must be positive"))),
+            v if v > max => Err(SpaceError::InvalidGenome(format!("{what} {v} exceeds the limit {max}"))),
+            _ => Ok(()),
+        };
+        within("resolution", self.resolution, limits::MAX_RESOLUTION)?;
+        within("num_classes", self.num_classes, limits::MAX_CLASSES)?;
+        if !(self.width_mult.is_finite() && self.width_mult > 0.0 && self.width_mult <= limits::MAX_WIDTH_MULT) {
+            return invalid(format!(
+                "width_mult must be positive and at most {}, got {}",
+                limits::MAX_WIDTH_MULT,
+                self.width_mult
+            ));
         }
-        if self.num_classes == 0 {
-            return invalid("num_classes must be positive".into());
-        }
-        if !(self.width_mult.is_finite() && self.width_mult > 0.0) {
-            return invalid(format!("width_mult must be positive, got {}", self.width_mult));
-        }
-        if self.stem_channels == 0 {
-            return invalid("stem_channels must be positive".into());
-        }
-        if self.head_channels == 0 {
-            return invalid("head_channels must be positive".into());
-        }
+        within("stem_channels", self.stem_channels, limits::MAX_CHANNELS)?;
+        within("head_channels", self.head_channels, limits::MAX_CHANNELS)?;
         if self.stages.is_empty() {
             return invalid("no stages".into());
         }
+        within("the number of stages", self.stages.len(), limits::MAX_STAGES)?;
         for (si, stage) in self.stages.iter().enumerate() {
             let s = si + 1;
-            if stage.channels == 0 {
-                return invalid(format!("stage s{s}: channels must be positive"));
-            }
-            if stage.stride == 0 {
-                return invalid(format!("stage s{s}: stride must be positive"));
+            within(&format!("stage s{s}: channels"), stage.channels, limits::MAX_CHANNELS)?;
+            within(&format!("stage s{s}: stride"), stage.stride, limits::MAX_STRIDE)?;
+            if stage.blocks.len() > limits::MAX_BLOCKS {
+                return invalid(format!(
+                    "stage s{s} has {} blocks, more than {}",
+                    stage.blocks.len(),
+                    limits::MAX_BLOCKS
+                ));
             }
             match stage.blocks.first() {
                 None => return invalid(format!("stage s{s} has no blocks")),
@@ -118,12 +123,11 @@ impl MbconvGenome {
             }
             for (bi, block) in stage.blocks.iter().enumerate() {
                 if let BlockChoice::Mbconv { kernel, expansion } = *block {
+                    within(&format!("stage s{s} block b{}: kernel", bi + 1), kernel, limits::MAX_KERNEL)?;
                     if kernel % 2 == 0 {
                         return invalid(format!("stage s{s} block b{}: kernel {kernel} is not odd", bi + 1));
                     }
-                    if expansion == 0 {
-                        return invalid(format!("stage s{s} block b{}: expansion must be positive", bi + 1));
-                    }
+                    within(&format!("stage s{s} block b{}: expansion", bi + 1), expansion, limits::MAX_EXPANSION)?;
                 }
             }
         }

@@ -18,6 +18,23 @@ mod tests;
 pub use genome::{BlockChoice, MbconvGenome, StageGenome};
 pub use space::{MbconvSpace, StageSpec};
 
+/// Bounds on every size a genome or a space definition may name: far beyond any edge
+/// model, and small enough that no count of a network built from them overflows (a
+/// network whose tensors still exceed [`crate::ir::MAX_TENSOR_ELEMENTS`] is rejected when
+/// its types are inferred).
+pub mod limits {
+    pub const MAX_RESOLUTION: usize = 4096;
+    pub const MAX_CHANNELS: usize = 1 << 16;
+    pub const MAX_CLASSES: usize = 1 << 20;
+    pub const MAX_KERNEL: usize = 31;
+    pub const MAX_EXPANSION: usize = 64;
+    pub const MAX_STRIDE: usize = 8;
+    pub const MAX_STAGES: usize = 64;
+    /// Block slots per stage.
+    pub const MAX_BLOCKS: usize = 64;
+    pub const MAX_WIDTH_MULT: f32 = 16.0;
+}
+
 /// Channel counts are rounded to multiples of this (torchvision's `round_nearest`).
 pub const CHANNEL_DIVISOR: usize = 8;
 

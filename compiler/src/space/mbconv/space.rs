@@ -3,26 +3,24 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::genome::{BlockChoice, MbconvGenome, StageGenome};
-use super::{same_mult, scale_channels, scale_head};
+use super::{limits, same_mult, scale_channels, scale_head};
 use crate::rng::SeededRng;
 use crate::space::SpaceError;
 
 const PHONE_TOML: &str = include_str!("../../../spaces/mbconv-phone.toml");
 const MCU_TOML: &str = include_str!("../../../spaces/mbconv-mcu.toml");
 
-/// A space of MBConv networks, as written in a space TOML file (see
-/// `compiler/spaces/*.toml` for the documented format).
+/// The definition of a space of MBConv networks as written in a space TOML file (see
+/// `compiler/spaces/*.toml` for the documented format), before it is checked. A search
+/// uses an [`MbconvSpace`], which is only made from a definition that passed
+/// [`MbconvSpaceDef::check`].
 ///
 /// Widths here are before the width multiplier: a genome at multiplier `w` has stem
 /// [`scale_channels`]`(stem_channels, w)`, head [`scale_head`]`(head_channels, w)` and
 /// stage widths `scale_channels(c, w)` for `c` in the stage's `channels`.
-///
-/// Methods other than [`MbconvSpace::check`] assume the space passed it, as every space
-/// from [`MbconvSpace::preset`], [`MbconvSpace::from_file`] and
-/// [`MbconvSpace::from_toml_str`] has.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct MbconvSpace {
+pub struct MbconvSpaceDef {
     pub name: String,
     pub resolutions: Vec<usize>,
     pub width_mults: Vec<f32>,
@@ -35,6 +33,35 @@ pub struct MbconvSpace {
     /// `first_block_expansions`.
     pub expansions: Vec<usize>,
     pub stages: Vec<StageSpec>,
+}
+
+/// A checked space of MBConv networks: made only by [`MbconvSpace::new`] (or
+/// deserialization, which goes through it), so every method may rely on the rules of
+/// [`MbconvSpaceDef::check`]. Its definition is readable through `Deref`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "MbconvSpaceDef", into = "MbconvSpaceDef")]
+pub struct MbconvSpace(MbconvSpaceDef);
+
+impl std::ops::Deref for MbconvSpace {
+    type Target = MbconvSpaceDef;
+
+    fn deref(&self) -> &MbconvSpaceDef {
+        &self.0
+    }
+}
+
+impl TryFrom<MbconvSpaceDef> for MbconvSpace {
+    type Error = SpaceError;
+
+    fn try_from(def: MbconvSpaceDef) -> Result<Self, SpaceError> {
+        Self::new(def)
+    }
+}
+
+impl From<MbconvSpace> for MbconvSpaceDef {
+    fn from(space: MbconvSpace) -> Self {
+        space.0
+    }
 }
 
 /// Choices of one stage.
@@ -64,6 +91,17 @@ enum Site {
 }
 
 impl MbconvSpace {
+    /// Checks `def` ([`MbconvSpaceDef::check`]) and makes it a space.
+    pub fn new(def: MbconvSpaceDef) -> Result<Self, SpaceError> {
+        def.check()?;
+        Ok(MbconvSpace(def))
+    }
+
+    /// The definition this space was made from.
+    pub fn def(&self) -> &MbconvSpaceDef {
+        &self.0
+    }
+
     /// A built-in space: `mbconv-phone` or `mbconv-mcu`.
     pub fn preset(name: &str) -> Result<Self, SpaceError> {
         let text = match name {
@@ -83,15 +121,17 @@ impl MbconvSpace {
 
     /// Parses and checks a space written in TOML; `origin` names it in errors.
     pub fn from_toml_str(text: &str, origin: &str) -> Result<Self, SpaceError> {
-        let space: MbconvSpace =
+        let def: MbconvSpaceDef =
             toml::from_str(text).map_err(|e| SpaceError::Parse { path: origin.to_string(), reason: e.to_string() })?;
-        space.check()?;
-        Ok(space)
+        Self::new(def)
     }
+}
 
+impl MbconvSpaceDef {
     /// Checks the definition: a name, every choice list non-empty and free of
     /// duplicates, positive resolutions, widths, depths, strides and expansions, finite
-    /// positive width multipliers, odd kernels, at least one stage. Errors are
+    /// positive width multipliers, odd kernels, at least one stage, and every size within
+    /// the limits of [`super::limits`] (so that no genome of the space overflows). Errors are
     /// [`SpaceError::InvalidSpace`] naming the field (`stages[i]` counts from 0).
     pub fn check(&self) -> Result<(), SpaceError> {
         let invalid = |field: &str, reason: String| SpaceError::InvalidSpace {
@@ -101,50 +141,78 @@ impl MbconvSpace {
         if self.name.trim().is_empty() {
             return Err(invalid("name", "must not be empty".into()));
         }
-        positive_choices("resolutions", &self.resolutions).map_err(|r| invalid("resolutions", r))?;
+        positive_choices("resolutions", &self.resolutions, limits::MAX_RESOLUTION)
+            .map_err(|r| invalid("resolutions", r))?;
         if self.width_mults.is_empty() {
             return Err(invalid("width_mults", "must not be empty".into()));
         }
         for (i, &w) in self.width_mults.iter().enumerate() {
-            if !(w.is_finite() && w > 0.0) {
-                return Err(invalid("width_mults", format!("contains {w}: width multipliers must be positive")));
+            if !(w.is_finite() && w > 0.0 && w <= limits::MAX_WIDTH_MULT) {
+                return Err(invalid(
+                    "width_mults",
+                    format!("contains {w}: width multipliers must be positive and at most {}", limits::MAX_WIDTH_MULT),
+                ));
             }
             if self.width_mults[..i].iter().any(|&v| same_mult(v, w)) {
                 return Err(invalid("width_mults", format!("lists {w} twice")));
             }
         }
-        for (field, value) in [
-            ("num_classes", self.num_classes),
-            ("stem_channels", self.stem_channels),
-            ("head_channels", self.head_channels),
+        for (field, value, max) in [
+            ("num_classes", self.num_classes, limits::MAX_CLASSES),
+            ("stem_channels", self.stem_channels, limits::MAX_CHANNELS),
+            ("head_channels", self.head_channels, limits::MAX_CHANNELS),
         ] {
-            if value == 0 {
-                return Err(invalid(field, "must be positive".into()));
+            if value == 0 || value > max {
+                return Err(invalid(field, format!("must be positive and at most {max}, got {value}")));
             }
         }
-        positive_choices("kernels", &self.kernels).map_err(|r| invalid("kernels", r))?;
+        positive_choices("kernels", &self.kernels, limits::MAX_KERNEL).map_err(|r| invalid("kernels", r))?;
         if let Some(k) = self.kernels.iter().find(|&&k| k % 2 == 0) {
             return Err(invalid("kernels", format!("contains {k}: kernels must be odd")));
         }
-        positive_choices("expansions", &self.expansions).map_err(|r| invalid("expansions", r))?;
-        if self.stages.is_empty() {
-            return Err(invalid("stages", "must not be empty".into()));
+        positive_choices("expansions", &self.expansions, limits::MAX_EXPANSION)
+            .map_err(|r| invalid("expansions", r))?;
+        if self.stages.is_empty() || self.stages.len() > limits::MAX_STAGES {
+            return Err(invalid(
+                "stages",
+                format!("must have 1 to {} stages, has {}", limits::MAX_STAGES, self.stages.len()),
+            ));
         }
         for (i, stage) in self.stages.iter().enumerate() {
             let field = |name: &str| format!("stages[{i}].{name}");
-            positive_choices("channels", &stage.channels).map_err(|r| invalid(&field("channels"), r))?;
-            positive_choices("depths", &stage.depths).map_err(|r| invalid(&field("depths"), r))?;
-            if stage.stride == 0 {
-                return Err(invalid(&field("stride"), "must be positive".into()));
+            positive_choices("channels", &stage.channels, limits::MAX_CHANNELS)
+                .map_err(|r| invalid(&field("channels"), r))?;
+            positive_choices("depths", &stage.depths, limits::MAX_BLOCKS).map_err(|r| invalid(&field("depths"), r))?;
+            if stage.stride == 0 || stage.stride > limits::MAX_STRIDE {
+                return Err(invalid(&field("stride"), format!("must be positive and at most {}", limits::MAX_STRIDE)));
             }
             if let Some(first) = &stage.first_block_expansions {
-                positive_choices("first_block_expansions", first)
+                positive_choices("first_block_expansions", first, limits::MAX_EXPANSION)
                     .map_err(|r| invalid(&field("first_block_expansions"), r))?;
             }
         }
+        let scaled_widths = self.width_mults.iter().flat_map(|&w| {
+            let stages = self.stages.iter().enumerate().flat_map(move |(i, st)| {
+                st.channels.iter().map(move |&c| (format!("stages[{i}].channels"), w, scale_channels(c, w)))
+            });
+            [
+                ("stem_channels".to_string(), w, scale_channels(self.stem_channels, w)),
+                ("head_channels".to_string(), w, scale_head(self.head_channels, w)),
+            ]
+            .into_iter()
+            .chain(stages)
+        });
+        if let Some((field, w, scaled)) = scaled_widths.into_iter().find(|(_, _, c)| *c > limits::MAX_CHANNELS) {
+            return Err(invalid(
+                &field,
+                format!("at width_mult {w} gives {scaled} channels, more than {}", limits::MAX_CHANNELS),
+            ));
+        }
         Ok(())
     }
+}
 
+impl MbconvSpace {
     /// Stem channels of a genome at width multiplier `w`.
     pub fn stem_channels_at(&self, w: f32) -> usize {
         scale_channels(self.stem_channels, w)
@@ -385,13 +453,16 @@ impl MbconvSpace {
     }
 }
 
-fn positive_choices(what: &str, values: &[usize]) -> Result<(), String> {
+fn positive_choices(what: &str, values: &[usize], max: usize) -> Result<(), String> {
     if values.is_empty() {
         return Err("must not be empty".into());
     }
     for (i, &v) in values.iter().enumerate() {
         if v == 0 {
             return Err(format!("contains 0: {what} must be positive"));
+        }
+        if v > max {
+            return Err(format!("contains {v}: {what} must be at most {max}"));
         }
         if values[..i].contains(&v) {
             return Err(format!("lists {v} twice"));

@@ -371,3 +371,37 @@ fn invalid_genomes_are_rejected_before_building() {
     tiny.resolution = 1;
     tiny.build().expect("a 1x1 input stays 1x1 under same-padded odd kernels");
 }
+
+#[test]
+fn sizes_beyond_the_limits_are_rejected_before_anything_is_computed() {
+    let base = MbconvGenome::mobilenet_v2(1.0, 224, 1000);
+    type Edit = Box<dyn Fn(&mut MbconvGenome)>;
+    let cases: Vec<(Edit, &str)> = vec![
+        (Box::new(|g| g.head_channels = 1 << 62), "head_channels 4611686018427387904 exceeds the limit 65536"),
+        (Box::new(|g| g.resolution = 1 << 40), "resolution"),
+        (Box::new(|g| g.stages[1].blocks[1] = BlockChoice::Mbconv { kernel: 3, expansion: usize::MAX }), "expansion"),
+        (Box::new(|g| g.stages[1].blocks[1] = BlockChoice::Mbconv { kernel: 99, expansion: 6 }), "kernel 99"),
+        (Box::new(|g| g.stages[1].blocks.extend([BlockChoice::Skip; 64])), "blocks, more than 64"),
+        (Box::new(|g| g.width_mult = 1e30), "width_mult"),
+    ];
+    for (edit, words) in cases {
+        let mut g = base.clone();
+        edit(&mut g);
+        let err = g.build().unwrap_err();
+        assert!(matches!(&err, SpaceError::InvalidGenome(r) if r.contains(words)), "{words}: {err}");
+    }
+}
+
+#[test]
+fn space_definitions_are_checked_when_deserialized() {
+    let text = include_str!("../../../spaces/mbconv-mcu.toml");
+    assert!(toml::from_str::<MbconvSpace>(text).is_ok());
+    for (from, to, words) in [
+        ("kernels = [3, 5, 7]", "kernels = [3, 4]", "kernels must be odd"),
+        ("resolutions = [64, 80, 96]", "resolutions = [64, 100000]", "at most 4096"),
+        ("resolutions = [64, 80, 96]", "resolutions = []", "must not be empty"),
+    ] {
+        let err = toml::from_str::<MbconvSpace>(&text.replace(from, to)).unwrap_err().to_string();
+        assert!(err.contains(words), "{to}: {err}");
+    }
+}

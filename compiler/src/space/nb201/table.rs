@@ -24,6 +24,16 @@ pub struct Nb201Table {
     index_by_code: Vec<usize>,
 }
 
+/// The columns every table starts with, read by name.
+#[derive(serde::Deserialize)]
+struct RequiredColumns {
+    index: usize,
+    arch: String,
+    cifar10_acc: f64,
+    cifar100_acc: f64,
+    imagenet16_acc: f64,
+}
+
 const BUILTIN_CSV: &str = include_str!("../../../data/nb201.csv");
 const REQUIRED: [&str; 5] = ["index", "arch", "cifar10_acc", "cifar100_acc", "imagenet16_acc"];
 
@@ -37,16 +47,16 @@ impl Nb201Table {
     }
 
     /// Parses a table with columns `index,arch,cifar10_acc,cifar100_acc,imagenet16_acc`
-    /// followed by any number of `lat_ms_<device>` columns. All 15,625 architectures must
-    /// be present exactly once, rows in index order.
+    /// followed by any number of `lat_ms_<device>` columns (RFC 4180 CSV, fields trimmed).
+    /// All 15,625 architectures must be present exactly once, rows in index order.
     pub fn from_csv(text: &str, origin: &str) -> Result<Self, SpaceError> {
-        let bad = |line: usize, reason: String| SpaceError::Parse {
+        let bad = |line: u64, reason: String| SpaceError::Parse {
             path: origin.to_string(),
             reason: format!("line {line}: {reason}"),
         };
-        let mut lines = text.lines().enumerate();
-        let (_, header) = lines.next().ok_or_else(|| bad(1, "empty file".into()))?;
-        let columns: Vec<&str> = header.trim().split(',').collect();
+        let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(text.as_bytes());
+        let header = reader.headers().map_err(|e| bad(1, e.to_string()))?.clone();
+        let columns: Vec<&str> = header.iter().collect();
         if columns.len() < REQUIRED.len() || columns[..REQUIRED.len()] != REQUIRED {
             return Err(bad(1, format!("header must start with {}", REQUIRED.join(","))));
         }
@@ -57,36 +67,37 @@ impl Nb201Table {
         }
         let mut rows = Vec::with_capacity(NB201_SIZE);
         let mut index_by_code = vec![usize::MAX; NB201_SIZE];
-        for (i, line) in lines {
-            if line.trim().is_empty() {
-                continue;
+        for record in reader.records() {
+            let record = record.map_err(|e| {
+                let line = e.position().map_or(0, |p| p.line());
+                bad(line, e.to_string())
+            })?;
+            let line = record.position().map_or(0, |p| p.line());
+            let row: RequiredColumns = record.deserialize(Some(&header)).map_err(|e| bad(line, e.to_string()))?;
+            if row.index != rows.len() {
+                return Err(bad(line, format!("index {} out of order (expected {})", row.index, rows.len())));
             }
-            let fields: Vec<&str> = line.trim().split(',').collect();
-            if fields.len() != columns.len() {
-                return Err(bad(i + 1, format!("{} fields, header has {}", fields.len(), columns.len())));
-            }
-            let num = |k: usize| {
-                fields[k]
-                    .parse::<f64>()
-                    .map_err(|_| bad(i + 1, format!("`{}` in column {} is not a number", fields[k], columns[k])))
-            };
-            let index: usize = fields[0].parse().map_err(|_| bad(i + 1, format!("bad index `{}`", fields[0])))?;
-            if index != rows.len() {
-                return Err(bad(i + 1, format!("index {index} out of order (expected {})", rows.len())));
-            }
-            let arch: Nb201Arch = fields[1].parse().map_err(|e: SpaceError| bad(i + 1, e.to_string()))?;
+            let arch: Nb201Arch = row.arch.parse().map_err(|e: SpaceError| bad(line, e.to_string()))?;
             let slot = &mut index_by_code[arch.code()];
             if *slot != usize::MAX {
-                return Err(bad(i + 1, format!("arch {arch} already at index {slot}")));
+                return Err(bad(line, format!("arch {arch} already at index {slot}")));
             }
-            *slot = index;
+            *slot = row.index;
+            let latency_ms = (REQUIRED.len()..columns.len())
+                .map(|k| {
+                    let field = record.get(k).unwrap_or_default();
+                    field
+                        .parse::<f64>()
+                        .map_err(|_| bad(line, format!("`{field}` in column {} is not a number", columns[k])))
+                })
+                .collect::<Result<_, _>>()?;
             rows.push(Nb201Row {
-                index,
+                index: row.index,
                 arch,
-                cifar10_acc: num(2)?,
-                cifar100_acc: num(3)?,
-                imagenet16_acc: num(4)?,
-                latency_ms: (REQUIRED.len()..columns.len()).map(num).collect::<Result<_, _>>()?,
+                cifar10_acc: row.cifar10_acc,
+                cifar100_acc: row.cifar100_acc,
+                imagenet16_acc: row.imagenet16_acc,
+                latency_ms,
             });
         }
         if rows.len() != NB201_SIZE {
