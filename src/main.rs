@@ -19,11 +19,7 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
         Err(panic) => {
-            let message = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".to_string());
+            let message = edgenas_runtime::panic_message(&*panic);
             eprintln!("error: internal error: {message} (please report it; RUST_BACKTRACE=1 shows where)");
             ExitCode::FAILURE
         }

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use common::{edgenas, model_with_unknown_op, stderr, stdout, value_info};
+use common::{edgenas, model_with_unknown_op, params_search_args, stderr, stdout, value_info};
 use onnx_protobuf::{
     tensor_proto::DataType, GraphProto, Message, ModelProto, NodeProto, OperatorSetIdProto, TensorProto,
 };
@@ -55,26 +55,7 @@ fn int8_on_a_descriptor_file_is_laid_out_for_its_triple() {
     assert_eq!((report["target"].as_str(), report["precision"].as_str()), (Some("my-box"), Some("int8")), "{report}");
 
     let run = dir.path().join("run");
-    let args = [
-        "search",
-        "--quiet",
-        "--space",
-        "nb201",
-        "--evaluator",
-        "proxy",
-        "--proxy",
-        "params",
-        "--target",
-        s(&target),
-        "--precisions",
-        "f32,int8",
-        "--budget",
-        "4",
-        "--time-cap-ms",
-        "50",
-        "--out",
-        s(&run),
-    ];
+    let args = params_search_args(s(&target), "4", s(&run), &["--precisions", "f32,int8", "--time-cap-ms", "50"]);
     ok(&args);
     let journal = std::fs::read_to_string(run.join("journal.jsonl")).unwrap();
     let records: Vec<serde_json::Value> = journal.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
@@ -356,24 +337,36 @@ fn a_search_whose_every_measurement_fails_says_so_and_exits_1() {
     std::fs::write(&target, host.replace("name = \"host\"", "name = \"broken\"").replace("# [remote]\n", &remote))
         .unwrap();
     let run = dir.path().join("run");
-    let args = [
-        "search",
-        "--quiet",
-        "--space",
-        "nb201",
-        "--evaluator",
-        "proxy",
-        "--proxy",
-        "params",
-        "--target",
-        s(&target),
-        "--budget",
-        "2",
-        "--out",
-        s(&run),
-    ];
+    let args = params_search_args(s(&target), "2", s(&run), &[]);
     let err = fails_with(&args, &["every candidate failed"]);
     assert!(err.contains("warning: 2 of 2 candidates failed (2 at measure)"), "{err}");
     assert!(err.contains("`false` exited with status 1"), "{err}");
     assert!(run.join("journal.jsonl").is_file() && run.join("candidates.csv").is_file());
+}
+
+/// The runner turns a tract panic while running into `error: …` and exit code 1, too
+/// (the Gather model above, shipped as NNEF to the host runner).
+#[test]
+fn the_runner_reports_a_tract_panic_as_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("gather.onnx");
+    std::fs::write(&model, model_gathering_by_input()).unwrap();
+    let bundle = dir.path().join("bundle");
+    ok(&["compile", s(&model), "--target", "host", "--out", s(&bundle)]);
+    let input = dir.path().join("x.npy");
+    edgenas_runtime::write_npy_f32(&input, &edgenas_runtime::TensorF32::new(vec![1, 4], vec![1000.0; 4]).unwrap())
+        .unwrap();
+    let shipped = std::fs::read_dir(&bundle)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().contains("model."))
+        .unwrap();
+    let out = Command::new(bundle.join("edgenas-runner"))
+        .args(["run", s(&shipped), "--input", s(&input), "--output", s(&dir.path().join("y.npy"))])
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.starts_with("error: ") && err.contains("panicked") && err.contains("index out of bounds"), "{err}");
 }

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{edgenas, root, stderr, stdout};
+use common::{edgenas, params_search_args, root, stderr, stdout};
 use serde_json::Value;
 
 mod common;
@@ -214,22 +214,7 @@ fn a_host_descriptor_with_remote_commands_is_measured_on_the_device() {
     );
 
     let run = dir.path().join("run");
-    let args = [
-        "search",
-        "--quiet",
-        "--space",
-        "nb201",
-        "--evaluator",
-        "proxy",
-        "--proxy",
-        "params",
-        "--target",
-        t,
-        "--budget",
-        "3",
-        "--out",
-        run.to_str().unwrap(),
-    ];
+    let args = params_search_args(t, "3", run.to_str().unwrap(), &[]);
     ok(&args);
     let journal = std::fs::read_to_string(run.join("journal.jsonl")).unwrap();
     let records: Vec<Value> = journal.lines().map(|l| serde_json::from_str(l).unwrap()).collect();

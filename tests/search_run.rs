@@ -31,9 +31,11 @@ fn journal_without_times(dir: &Path) -> Vec<serde_json::Value> {
     records
 }
 
+/// The data rows of a CSV report, read with the `csv` crate (quoted fields such as the
+/// genome JSON keep their commas).
 fn csv_rows(path: &Path) -> Vec<Vec<String>> {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    text.lines().skip(1).map(|l| l.split(',').map(String::from).collect()).collect()
+    let mut reader = csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    reader.records().map(|r| r.unwrap().iter().map(String::from).collect()).collect()
 }
 
 /// Uses the NB201 table's pixel3 column as a deterministic latency source.

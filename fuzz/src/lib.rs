@@ -48,11 +48,7 @@ pub fn fuzz(target: &FuzzTarget, runs: u64, seed: u64, stop: &mut dyn FnMut(u64)
             Ok(true) => accepted += 1,
             Ok(false) => {}
             Err(panic) => {
-                let message = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "unknown panic".to_string());
+                let message = edgenas_runtime::panic_message(&*panic).to_string();
                 return FuzzReport {
                     target: target.name,
                     executions: executions + 1,

@@ -15,7 +15,7 @@ mod npy;
 pub mod stats;
 
 pub use bench::{benchmark, BenchConfig, LatencyStats, LatencyUnit};
-pub use error::{error_chain, RuntimeError};
+pub use error::{error_chain, panic_message, RuntimeError};
 pub use fs::{write_atomic, write_atomic_executable};
 pub use model::{CompiledModel, LoadTimings, RunOptions, Runner, TensorFact};
 #[cfg(feature = "onnx")]

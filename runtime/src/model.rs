@@ -1,7 +1,6 @@
 //! A model (ONNX, or NNEF: see [`crate::nnef`]) loaded, typed, optimized and planned by
 //! tract, ready to run.
 
-use std::any::Any;
 #[cfg(feature = "onnx")]
 use std::path::Path;
 use std::sync::Arc;
@@ -18,7 +17,7 @@ use tract_onnx::tract_hir::infer::Factoid;
 #[cfg(feature = "onnx")]
 use tract_onnx::tract_hir::internal::DimLike;
 
-use crate::{RuntimeError, TensorF32};
+use crate::{panic_message, RuntimeError, TensorF32};
 
 /// How to load a model.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -355,12 +354,4 @@ pub(crate) fn guarded<T>(label: &str, load: impl FnOnce() -> Result<T, String>) 
 
 pub(crate) fn tract(stage: &'static str) -> impl Fn(TractError) -> String {
     move |e| format!("{stage}: {e:#}")
-}
-
-fn panic_message(panic: &(dyn Any + Send)) -> &str {
-    panic
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("unknown panic")
 }

@@ -19,6 +19,17 @@ pub fn edgenas(args: &[&str]) -> Output {
         .expect("spawning edgenas")
 }
 
+/// `edgenas search` arguments for a quick NB201 search scored by parameter count on
+/// `target` (a built-in name or a descriptor file) with `budget` candidates into `out`;
+/// `extra` goes before `--out`.
+pub fn params_search_args<'a>(target: &'a str, budget: &'a str, out: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["search", "--quiet", "--space", "nb201", "--evaluator", "proxy", "--proxy", "params"];
+    args.extend(["--target", target, "--budget", budget]);
+    args.extend_from_slice(extra);
+    args.extend(["--out", out]);
+    args
+}
+
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }

@@ -22,20 +22,8 @@ const INT8_EXTRA_OPS: &[&str] = super::graph::PASS_THROUGH_OPS;
 const MIN_OPSET: i64 = 13;
 
 /// How quantized layers are spelled in ONNX.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    serde::Serialize,
-    serde::Deserialize,
-    strum::EnumString,
-    strum::Display,
-    strum::IntoStaticStr,
-    strum::VariantArray,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(strum::EnumString, strum::Display, strum::IntoStaticStr, strum::VariantArray)]
 #[serde(rename_all = "lowercase")]
 #[strum(serialize_all = "lowercase")]
 pub enum Int8Format {

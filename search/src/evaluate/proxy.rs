@@ -23,20 +23,8 @@ pub const DEFAULT_NASWOT_BATCH: usize = 32;
 pub const NASWOT_SINGULAR_SCORE: f64 = -1.0e9;
 
 /// Which training-free score.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    serde::Serialize,
-    serde::Deserialize,
-    strum::EnumString,
-    strum::Display,
-    strum::IntoStaticStr,
-    strum::VariantArray,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(strum::EnumString, strum::Display, strum::IntoStaticStr, strum::VariantArray)]
 #[serde(rename_all = "lowercase")]
 #[strum(serialize_all = "lowercase")]
 pub enum ProxyKind {

@@ -17,20 +17,8 @@ use edgenas_compiler::names::{parse_name, UnknownName};
 use edgenas_compiler::rng::SeededRng;
 
 /// Which strategy; parsed from the CLI and configs (`random`, `evolution`, `nsga2`).
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    serde::Serialize,
-    serde::Deserialize,
-    strum::EnumString,
-    strum::Display,
-    strum::IntoStaticStr,
-    strum::VariantArray,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(strum::EnumString, strum::Display, strum::IntoStaticStr, strum::VariantArray)]
 #[serde(rename_all = "lowercase")]
 #[strum(serialize_all = "lowercase")]
 pub enum StrategyKind {
