@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzes the readers of untrusted input for SECONDS each (default 60): the ONNX importer
 # (and the precision planners), the .npy reader, genome JSON, target TOML. Panicking inputs
-# land in fuzz/crashes/ (commit them as regression tests in fuzz/tests/regressions.rs);
+# land in fuzz/crashes/ (commit them as regression tests in fuzz/tests/crashes_found.rs);
 # an allocation over 1 GiB stops the run with its input in the same place.
 #   bash scripts/fuzz.sh 600            # ten minutes per target
 #   bash scripts/fuzz.sh 60 onnx 7      # one target, mutation seed 7
