@@ -60,7 +60,8 @@ pub enum Command {
     /// cross toolchains are installed.
     Targets(TargetsArgs),
     /// Deployable bundle for a target: the model as NNEF (or ONNX), the runner built for the
-    /// target, manifest.json and run.sh.
+    /// target, manifest.json and run.sh; for a microcontroller, firmware sources (model.c,
+    /// model.h, kernels), the QEMU board build and report.json.
     Compile(CompileArgs),
 }
 
@@ -130,6 +131,10 @@ pub struct InfoArgs {
     pub model: Option<PathBuf>,
     #[command(flatten)]
     pub source: ArchSource,
+    /// A microcontroller target (built-in name or descriptor file): also build the
+    /// firmware and print peak SRAM and flash against the target's limits.
+    #[arg(long, value_name = "NAME|FILE")]
+    pub target: Option<String>,
     #[arg(long)]
     pub json: bool,
 }
@@ -318,7 +323,13 @@ pub struct QuantizeArgs {
     /// kernels saturate with full-range weights; tract's do not).
     #[arg(long)]
     pub reduce_range: bool,
-    /// Target the model is meant for (chooses --format auto).
+    /// int8: quantize every activation, also between weighted layers and at the output, so
+    /// that the model runs without float (what microcontrollers need; implied by an `mcu`
+    /// --target). QDQ only.
+    #[arg(long)]
+    pub integer_only: bool,
+    /// Target the model is meant for (chooses --format auto; an `mcu` target implies
+    /// --integer-only).
     #[arg(long, default_value = "host", value_name = "T")]
     pub target: String,
     /// Fail (exit 1, no model written) when the held-out top-1 agreement with the f32 model
@@ -351,13 +362,18 @@ pub struct TargetsArgs {
 
 #[derive(Debug, Args)]
 pub struct CompileArgs {
-    /// The ONNX model to deploy (single input, concrete shape).
+    /// The ONNX model to deploy (single input, concrete shape); for a microcontroller an
+    /// integer-only int8 model (`quantize --to int8 --integer-only`). Instead of it, an
+    /// architecture source: emitted with weight seed 0 (and quantized to integer-only int8
+    /// on the way for a microcontroller).
     #[arg(value_name = "M.onnx")]
-    pub model: PathBuf,
+    pub model: Option<PathBuf>,
+    #[command(flatten)]
+    pub source: ArchSource,
     /// Target device: a built-in name or the path of a target TOML file.
     #[arg(long, value_name = "NAME|FILE")]
     pub target: String,
-    /// The bundle directory to create.
+    /// The bundle directory to create (a firmware directory for a microcontroller).
     #[arg(long, value_name = "BUNDLE")]
     pub out: PathBuf,
     /// Runner build profile: `release`, or `small` (opt-level s, fat LTO, panic = abort).

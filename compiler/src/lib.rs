@@ -12,6 +12,7 @@
 pub mod cost;
 pub mod ir;
 pub mod lower;
+pub mod mcu;
 pub mod names;
 pub mod onnx;
 pub mod quantize;

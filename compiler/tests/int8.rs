@@ -29,7 +29,7 @@ fn models() -> Vec<(&'static str, ModelProto)> {
 }
 
 fn opts(format: Int8Format) -> Int8Options {
-    Int8Options { format, keep_first_last_f32: false, reduce_range: false }
+    Int8Options { format, keep_first_last_f32: false, reduce_range: false, integer_only: false }
 }
 
 /// Made-up ranges: [-4, 4] everywhere, [0, 6] after absorbed activations.

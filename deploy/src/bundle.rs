@@ -313,14 +313,14 @@ fn hex_sha256(bytes: &[u8]) -> String {
 }
 
 /// A temporary directory next to the bundle, removed on drop unless committed.
-struct Staging {
+pub(crate) struct Staging {
     dir: PathBuf,
     out: PathBuf,
     committed: bool,
 }
 
 impl Staging {
-    fn new(out: &Path) -> Result<Self, DeployError> {
+    pub(crate) fn new(out: &Path) -> Result<Self, DeployError> {
         let name = out
             .file_name()
             .ok_or_else(|| DeployError::Invalid(format!("{} does not name a directory", out.display())))?;
@@ -330,12 +330,12 @@ impl Staging {
         Ok(Staging { dir, out: out.to_path_buf(), committed: false })
     }
 
-    fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.dir
     }
 
     /// Moves the finished bundle to `out`, replacing an existing one when `force`.
-    fn commit(mut self, force: bool) -> Result<(), DeployError> {
+    pub(crate) fn commit(mut self, force: bool) -> Result<(), DeployError> {
         let old = self.dir.with_extension("old");
         let replacing = force && self.out.exists();
         if replacing {

@@ -36,6 +36,15 @@ pub enum DeployError {
     /// The measurement on the target failed.
     #[error(transparent)]
     Measure(#[from] MeasureError),
+    /// The model cannot run as an integer program on the microcontroller.
+    #[error("lowering the model for microcontroller `{target}`")]
+    Mcu { target: String, source: edgenas_compiler::mcu::McuError },
+    /// The firmware could not be built.
+    #[error("building the firmware for `{target}`")]
+    Firmware { target: String, source: edgenas_targets::FirmwareError },
+    /// The model needs more SRAM or flash than the target has.
+    #[error("the model does not fit `{target}`: {what} {needed} B over the limit of {limit} B ({detail})")]
+    DoesNotFit { target: String, what: &'static str, needed: u64, limit: u64, detail: String },
     /// Reading or writing a file failed.
     #[error("{what} {}", path.display())]
     Io { what: &'static str, path: PathBuf, source: std::io::Error },

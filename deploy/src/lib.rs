@@ -10,12 +10,14 @@
 
 pub mod bundle;
 mod error;
+pub mod firmware;
 pub mod measure;
 pub mod pipeline;
 pub mod quantization;
 
 pub use bundle::{compile_bundle, Bundle, BundleRequest};
 pub use error::DeployError;
+pub use firmware::{compile_firmware, FirmwareReport, FirmwareRequest, McuMeasurement, McuMeasurer};
 pub use measure::{bench_model, BenchReport, DeviceMeasurer};
 pub use pipeline::{emit_genome, BatchNormInit, EmittedModel};
 pub use quantization::{auto_format, quantize_for_target, quantize_model, QuantizeRequest, QuantizedModel};

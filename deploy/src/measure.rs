@@ -128,8 +128,11 @@ pub struct BenchReport {
 /// descriptor with `[remote]` commands is measured on its device, never here).
 /// `precision` is only recorded: quantize first with [`crate::quantize_for_target`].
 ///
-/// Errors: `bench.threads` other than 1 on a device (the runner is single-threaded), a
-/// microcontroller target, and every failure of loading, building or measuring.
+/// A microcontroller target measures the integer-only int8 model as firmware under its
+/// QEMU board ([`crate::McuMeasurer`]).
+///
+/// Errors: `bench.threads` other than 1 on a device (the runner is single-threaded), and
+/// every failure of loading, lowering, building or measuring.
 pub fn bench_model(
     label: &str,
     onnx: &[u8],
@@ -145,7 +148,10 @@ pub fn bench_model(
             target.name
         )));
     }
-    let (latency, parse_ms, optimize_ms) = if measured_here {
+    let (latency, parse_ms, optimize_ms) = if target.kind == edgenas_targets::TargetKind::Mcu {
+        let mcu = crate::McuMeasurer::new(target.clone(), bench.clone())?;
+        (mcu.measure(onnx)?.latency, None, None)
+    } else if measured_here {
         let model =
             CompiledModel::from_onnx_bytes(onnx, label, &RunOptions::default()).step(format!("loading {label}"))?;
         let latency = LocalBackend::default().measure(&model, bench)?;

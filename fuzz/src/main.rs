@@ -22,7 +22,7 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("error: {e}");
             eprintln!(
-                "usage: edgenas-fuzz (onnx|npy|genome|target|all) [--runs N] [--seconds S] [--seed K] [--crashes DIR]"
+                "usage: edgenas-fuzz (onnx|npy|genome|target|mcu|all) [--runs N] [--seconds S] [--seed K] [--crashes DIR]"
             );
             ExitCode::FAILURE
         }

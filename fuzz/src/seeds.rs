@@ -59,11 +59,35 @@ pub fn onnx_models() -> Vec<Vec<u8>> {
         }
     }
     for format in [Int8Format::Qdq, Int8Format::QOperator] {
-        let opts = Int8Options { format, keep_first_last_f32: false, reduce_range: false };
+        let opts = Int8Options { format, keep_first_last_f32: false, reduce_range: false, integer_only: false };
         if let Ok((q, _)) = to_int8(&model, &ranges, &opts) {
             models.extend(q.write_to_bytes());
         }
     }
+    models
+}
+
+/// Integer-only QDQ models of the tiny genome (what the microcontroller backend reads),
+/// with and without 7-bit weights, and the other ONNX seeds.
+pub fn mcu_models() -> Vec<Vec<u8>> {
+    let mut models = Vec::new();
+    let Ok(graph) = tiny_genome().build() else { return models };
+    let Ok(deployed) = lower::lower(&graph, 1) else { return models };
+    let Ok(model) = onnx::emit(&deployed, &Default::default()) else { return models };
+    let mut ranges = ActivationRanges::new();
+    for n in model.graph.as_ref().map(|g| g.node.as_slice()).unwrap_or_default() {
+        for t in n.input.iter().chain(&n.output) {
+            ranges.insert(t.clone(), ActivationRange { min: -1.0, max: 1.0 });
+        }
+    }
+    for reduce_range in [false, true] {
+        let opts =
+            Int8Options { format: Int8Format::Qdq, keep_first_last_f32: false, reduce_range, integer_only: true };
+        if let Ok((q, _)) = to_int8(&model, &ranges, &opts) {
+            models.extend(q.write_to_bytes());
+        }
+    }
+    models.extend(onnx_models());
     models
 }
 

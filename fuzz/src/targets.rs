@@ -21,13 +21,29 @@ pub struct FuzzTarget {
     pub run: fn(&[u8]) -> bool,
 }
 
-/// Every target, by name: `onnx`, `npy`, `genome`, `target`.
-pub const TARGETS: [FuzzTarget; 4] = [
+/// Every target, by name: `onnx`, `npy`, `genome`, `target`, `mcu`.
+pub const TARGETS: [FuzzTarget; 5] = [
     FuzzTarget { name: "onnx", text: false, seeds: seeds::onnx_models, run: onnx_model },
     FuzzTarget { name: "npy", text: false, seeds: seeds::npy_arrays, run: npy_array },
     FuzzTarget { name: "genome", text: true, seeds: seeds::genomes, run: genome_json },
     FuzzTarget { name: "target", text: true, seeds: seeds::targets, run: target_toml },
+    FuzzTarget { name: "mcu", text: false, seeds: seeds::mcu_models, run: mcu_model },
 ];
+
+/// Largest program the `mcu` target also interprets (MACs), so one input stays fast.
+const MCU_REFERENCE_MACS: u64 = 1 << 22;
+
+/// The microcontroller importer, both lowerings (kernels, memory plan, C) and, for small
+/// programs, the reference interpreter on an all-zero input.
+fn mcu_model(bytes: &[u8]) -> bool {
+    let Ok(program) = edgenas_compiler::mcu::import_qdq_bytes(bytes) else { return false };
+    let input = vec![0i8; program.input_tensor().shape.len()];
+    if program.macs() <= MCU_REFERENCE_MACS {
+        let _ = edgenas_compiler::mcu::run_reference(&program, &input);
+    }
+    edgenas_compiler::mcu::McuModel::lower(program.clone(), true).is_ok()
+        && edgenas_compiler::mcu::McuModel::lower(program, false).is_ok()
+}
 
 /// The importer into the IR and the cost analysis of what it imports; the int8 and fp16
 /// planners on the same bytes (they read any op vocabulary). Accepted when any of them
@@ -39,7 +55,8 @@ fn onnx_model(bytes: &[u8]) -> bool {
     });
     let Ok(model) = ModelProto::parse_from_bytes(bytes) else { return imported };
     let layers = weighted_layers(&model).is_ok();
-    let opts = Int8Options { format: Int8Format::Qdq, keep_first_last_f32: true, reduce_range: false };
+    let opts =
+        Int8Options { format: Int8Format::Qdq, keep_first_last_f32: true, reduce_range: false, integer_only: false };
     let planned = Int8Plan::new(&model, &opts).map(|plan| plan.calibration_tensors()).is_ok();
     let halved = to_fp16(&model, &Fp16Options { keep_io_f32: true, keep_first_last_f32: true }).is_ok();
     imported || (layers && (planned || halved))

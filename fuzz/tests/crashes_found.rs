@@ -2,6 +2,8 @@
 //! `<target>-<what it broke>.bin`: every one must now be handled without a panic.
 //! - `onnx-bias-dims-product-overflow.bin`: a Conv bias whose dims multiply past i64
 //!   (the int8 planner multiplied them unchecked).
+//! - `mcu-accumulator-overflow.bin`: an integer-only model whose bias and weights let a
+//!   convolution's int32 accumulator overflow (now refused by `Int8Program::check`).
 
 use edgenas_fuzz::TARGETS;
 

@@ -21,6 +21,7 @@ use crate::evaluate::{Nb201Dataset, ProxyEvaluator, ProxyKind};
 use crate::journal::Journal;
 use crate::latency::{latency_source, LatencyInput, LatencySource};
 use crate::{BoxError, SearchError};
+use edgenas_targets::TargetKind;
 
 /// `count` distinct indices of `0..NB201_SIZE`, uniformly, by a partial Fisher-Yates shuffle
 /// driven by `SeededRng::new(seed)`.
@@ -226,6 +227,12 @@ pub fn latency_corr(
             latency_source(&latency)
         })
         .collect::<Result<Vec<_>, _>>()?;
+    if let Some(mcu) = sources.iter().find(|s| s.quantization_target().is_some_and(|t| t.kind == TargetKind::Mcu)) {
+        return Err(SearchError::Config(format!(
+            "`{}` is a microcontroller, which runs int8 models only: latency-corr measures f32 models",
+            mcu.name()
+        )));
+    }
     std::fs::create_dir_all(&cfg.out).map_err(SearchError::io("creating", &cfg.out))?;
     let (mut journal, previous) = Journal::<Measurement>::open(&cfg.out.join(MEASUREMENTS_FILE))?;
     let mut done: HashMap<(usize, String), Measurement> =

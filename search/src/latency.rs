@@ -9,7 +9,9 @@ use edgenas_compiler::quantize::Precision;
 use edgenas_compiler::rng::SeededRng;
 use edgenas_compiler::space::nb201::Nb201Table;
 use edgenas_compiler::space::{Genome, SearchSpace};
-use edgenas_deploy::{emit_genome, quantize_for_target, BatchNormInit, DeployError, DeployProgress, DeviceMeasurer};
+use edgenas_deploy::{
+    emit_genome, quantize_for_target, BatchNormInit, DeployError, DeployProgress, DeviceMeasurer, McuMeasurer,
+};
 use edgenas_runtime::{BenchConfig, CompiledModel, LatencyStats, LatencyUnit, RunOptions};
 use edgenas_targets::{LocalBackend, MeasureBackend, Measurement, Target};
 
@@ -198,6 +200,41 @@ impl LatencySource for DeviceLatency {
     }
 }
 
+/// Instructions per inference of the candidate's firmware under the target's QEMU board
+/// (kind `mcu`): lowered to C, checked against SRAM and flash, built, run.
+pub struct McuLatency {
+    measurer: McuMeasurer,
+}
+
+impl McuLatency {
+    pub fn new(measurer: McuMeasurer) -> Self {
+        McuLatency { measurer }
+    }
+}
+
+impl LatencySource for McuLatency {
+    fn name(&self) -> String {
+        self.measurer.target().name.clone()
+    }
+
+    fn unit(&self) -> LatencyUnit {
+        LatencyUnit::Instructions
+    }
+
+    fn quantization_target(&self) -> Option<&Target> {
+        Some(self.measurer.target())
+    }
+
+    fn measure(
+        &self,
+        input: &LatencyInput<'_>,
+        _progress: &mut dyn FnMut(&DeployProgress<'_>),
+    ) -> Result<Measured, BoxError> {
+        let measured = self.measurer.measure(input.onnx)?;
+        Ok(Measured { latency: measured.latency, compile: Duration::ZERO })
+    }
+}
+
 /// The built-in source `cfg.target` names (see [`LatencyConfig::target`]).
 ///
 /// Errors: an unknown NB201 device or target, a microcontroller target (no backend yet), a
@@ -226,9 +263,9 @@ pub fn latency_source(cfg: &LatencyConfig) -> Result<Box<dyn LatencySource + Sen
     let target = Target::resolve(&cfg.target).map_err(|e| failed(e.into()))?;
     match target.measurement() {
         Measurement::Local => Ok(Box::new(HostLatency::new(target, bench))),
-        Measurement::Microcontroller => Err(failed(
-            format!("target `{}` is a microcontroller: its measurement backend is not built yet", target.name).into(),
-        )),
+        Measurement::Microcontroller => {
+            Ok(Box::new(McuLatency::new(McuMeasurer::new(target, bench).map_err(|e| failed(e.into()))?)))
+        }
         Measurement::Emulated | Measurement::Remote => {
             Ok(Box::new(DeviceLatency::new(DeviceMeasurer::new(target, bench).map_err(|e| failed(e.into()))?)))
         }

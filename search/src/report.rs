@@ -89,7 +89,9 @@ struct CandidateRow<'a> {
 }
 
 /// Writes every report file and the front's ONNX models (quantized for `target`, as the
-/// candidates were) into `out_dir`; returns the front.
+/// candidates were) into `out_dir`, and for a microcontroller target each member's
+/// firmware directory (`front/KEY.firmware`, see `edgenas_deploy::firmware`); returns
+/// the front.
 pub fn write_reports(
     out_dir: &Path,
     cfg: &SearchConfig,
@@ -130,6 +132,11 @@ pub fn write_reports(
         let model = emit_genome(&r.genome, cfg.weight_seed, bn).map_err(report)?;
         let deployed = quantize_for_target(&model.onnx, r.precision, target).map_err(report)?;
         write_file(&out_dir.join(&file), &deployed)?;
+        if target.kind == edgenas_targets::TargetKind::Mcu {
+            let firmware = out_dir.join(format!("front/{key}.firmware"));
+            let request = edgenas_deploy::FirmwareRequest { onnx: &deployed, target, out: &firmware, force: true };
+            edgenas_deploy::compile_firmware(&request).map_err(report)?;
+        }
         entries.push(FrontEntry {
             hash: &r.hash,
             accuracy: r.accuracy,

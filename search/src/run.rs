@@ -12,7 +12,7 @@ use edgenas_compiler::ir::Graph;
 use edgenas_compiler::quantize::Precision;
 use edgenas_compiler::rng::SeededRng;
 use edgenas_compiler::space::{Genome, SearchSpace};
-use edgenas_deploy::{emit_genome, quantize_for_target, BatchNormInit, EmittedModel};
+use edgenas_deploy::{emit_genome, quantize_for_target, BatchNormInit, DeployError, EmittedModel};
 use edgenas_runtime::{error_chain, stats, write_atomic, LatencyStats, LatencyUnit};
 use edgenas_targets::Target;
 use sha2::{Digest, Sha256};
@@ -171,6 +171,13 @@ impl Search {
         let candidates = CandidateSpace::new(&space, &cfg.precisions)?;
         let host = Target::host();
         let quantization_target = latency.quantization_target().unwrap_or(&host).clone();
+        if quantization_target.kind == edgenas_targets::TargetKind::Mcu && cfg.precisions != [Precision::Int8] {
+            return Err(SearchError::Config(format!(
+                "target `{}` is a microcontroller, which runs integer-only int8 models: set precisions = [\"int8\"] \
+                 (the CLI implies it)",
+                quantization_target.name
+            )));
+        }
         let probes = Probes {
             space: &space,
             weight_seed: cfg.weight_seed,
@@ -381,6 +388,16 @@ impl Pipeline<'_> {
             Ok(d) => d,
             Err(e) => return Ok(Err(e)),
         };
+        match exceeds_mcu_memory(&deployed, self.target) {
+            Ok(None) => {}
+            Ok(Some(violation)) => {
+                record.status = CandidateStatus::Rejected;
+                record.error = Some(violation);
+                record.times.build_emit_ms = ms_since(t0);
+                return Ok(Ok(()));
+            }
+            Err(e) => return Ok(Err(e)),
+        }
         let sha = hex_sha256(&deployed);
         record.model_sha256 = Some(sha.clone());
         record.times.build_emit_ms = ms_since(t0);
@@ -389,7 +406,14 @@ impl Pipeline<'_> {
         let key = CacheKey { model_sha256: sha, target: self.latency.name(), precision: record.precision.to_string() };
         let latency = match measure(self.latency, &mut self.cache, key, &input, &mut record.times, observer)? {
             Ok(l) => l,
-            Err(e) => return Ok(Err(e)),
+            Err(e) => match e.source.downcast_ref::<DeployError>() {
+                Some(fit @ DeployError::DoesNotFit { .. }) => {
+                    record.status = CandidateStatus::Rejected;
+                    record.error = Some(format!("{fit} (found by the firmware build)"));
+                    return Ok(Ok(()));
+                }
+                _ => return Ok(Err(e)),
+            },
         };
         record.latency = Some(latency.clone());
 
@@ -430,6 +454,23 @@ pub fn screen(
         return Ok(None);
     }
     Ok(Some((graph, cost)))
+}
+
+/// For a microcontroller `target`, the memory limit the deployed model's plan exceeds
+/// (its arena plus the least stack within `sram_kib`, its constants within `flash_kib`),
+/// described; checked before any firmware is built. `None` for other targets and for
+/// models that fit. A model that cannot be lowered at all is an error of stage quantize.
+pub fn exceeds_mcu_memory(deployed: &[u8], target: &Target) -> Result<Option<String>, CandidateError> {
+    if target.kind != edgenas_targets::TargetKind::Mcu {
+        return Ok(None);
+    }
+    let model = edgenas_deploy::firmware::lower_for_mcu(deployed, target)
+        .map_err(|e| CandidateError::new(Stage::Quantize, e))?;
+    match edgenas_deploy::firmware::check_fits(&model, target) {
+        Ok(()) => Ok(None),
+        Err(e @ DeployError::DoesNotFit { .. }) => Ok(Some(e.to_string())),
+        Err(e) => Err(CandidateError::new(Stage::Quantize, e)),
+    }
 }
 
 /// The first cost-model constraint `cost` violates, described.

@@ -4,9 +4,10 @@
 use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
+use edgenas_compiler::quantize::Precision;
 use edgenas_deploy::{bench_model, emit_genome, quantize_for_target, BatchNormInit, BenchReport};
 use edgenas_runtime::{BenchConfig, LatencyUnit};
-use edgenas_targets::Target;
+use edgenas_targets::{Target, TargetKind};
 
 use super::progress::DeployView;
 use super::{genome_from_source, genome_or_default};
@@ -14,8 +15,12 @@ use crate::cli::BenchArgs;
 
 pub fn bench(args: &BenchArgs) -> Result<()> {
     let target = Target::resolve(&args.target).context("--target")?;
-    let (label, onnx) = model_bytes(args)?;
-    let onnx = match args.precision {
+    let precision = match args.precision {
+        None if target.kind == TargetKind::Mcu && args.model.is_none() => Some(Precision::Int8),
+        p => p,
+    };
+    let (label, onnx) = model_bytes(args, precision)?;
+    let onnx = match precision {
         Some(precision) => quantize_for_target(&onnx, precision, &target)
             .with_context(|| format!("quantizing {label} to {precision}"))?,
         None => onnx,
@@ -27,7 +32,7 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
         ..BenchConfig::default()
     };
     let mut view = DeployView::default();
-    let report = bench_model(&label, &onnx, &target, args.precision, &cfg, &mut |p| view.show(p))
+    let report = bench_model(&label, &onnx, &target, precision, &cfg, &mut |p| view.show(p))
         .with_context(|| format!("measuring {label} on {}", target.name))?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -39,7 +44,7 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
 
 /// The ONNX bytes to measure and their label: the model file, or the architecture emitted
 /// with weight seed 0 (BatchNorm calibrated when it will be quantized, as `search` does).
-fn model_bytes(args: &BenchArgs) -> Result<(String, Vec<u8>)> {
+fn model_bytes(args: &BenchArgs, precision: Option<Precision>) -> Result<(String, Vec<u8>)> {
     match &args.model {
         Some(path) => {
             ensure!(
@@ -51,11 +56,8 @@ fn model_bytes(args: &BenchArgs) -> Result<(String, Vec<u8>)> {
         }
         None => {
             let genome = genome_or_default(&args.source)?;
-            let bn = if args.precision.is_some_and(|p| !p.is_f32()) {
-                BatchNormInit::Calibrated
-            } else {
-                BatchNormInit::Seeded
-            };
+            let bn =
+                if precision.is_some_and(|p| !p.is_f32()) { BatchNormInit::Calibrated } else { BatchNormInit::Seeded };
             let emitted = emit_genome(&genome, 0, bn)?;
             Ok((format!("genome {} ({})", genome.content_hash(), genome.space_name()), emitted.onnx))
         }

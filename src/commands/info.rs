@@ -20,6 +20,9 @@ struct InfoReport {
 }
 
 pub fn info(args: &InfoArgs) -> Result<()> {
+    if let Some(name) = &args.target {
+        return info_mcu(args, name);
+    }
     let report = match (&args.model, genome_from_source(&args.source)?) {
         (Some(_), Some(_)) => bail!("give either an ONNX model or an architecture, not both"),
         (None, None) => bail!("info needs an ONNX model or an architecture (--arch, --nb201-index, --nb201-arch)"),
@@ -86,4 +89,29 @@ fn print_human(r: &InfoReport) {
             l.live_activation_bytes
         );
     }
+}
+
+/// `info --target MCU`: the firmware built in a temporary directory, its memory and flash
+/// against the target's limits.
+fn info_mcu(args: &InfoArgs, name: &str) -> Result<()> {
+    let target = edgenas_targets::Target::resolve(name).context("--target")?;
+    anyhow::ensure!(
+        target.kind == edgenas_targets::TargetKind::Mcu,
+        "--target `{}` is of kind `{}`: info --target reports firmware memory, for microcontrollers",
+        target.name,
+        target.kind
+    );
+    let (label, onnx) = super::firmware::int8_model(args.model.as_deref(), &args.source, &target)?;
+    let dir = tempfile::tempdir().context("creating a temporary directory")?;
+    let out = dir.path().join("firmware");
+    let request = edgenas_deploy::FirmwareRequest { onnx: &onnx, target: &target, out: &out, force: false };
+    let report =
+        edgenas_deploy::compile_firmware(&request).with_context(|| format!("building {label} for {}", target.name))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("source:          {label}");
+        super::firmware::print_report(&report);
+    }
+    Ok(())
 }

@@ -5,6 +5,7 @@ mod bench;
 mod bench_pipeline;
 mod compile;
 mod export;
+mod firmware;
 mod info;
 mod latency_corr;
 mod nb201_bench;

@@ -1,7 +1,8 @@
 use anyhow::{bail, ensure, Context, Result};
 use edgenas_compiler::quantize::{CalibrationMethod, Precision};
 use edgenas_deploy::quantization::{
-    auto_format, quantize_model, CalibrationSource, FormatChoice, QuantizeReport, QuantizeRequest, RewriteReport,
+    auto_format, integer_only_for, quantize_model, CalibrationSource, FormatChoice, QuantizeReport, QuantizeRequest,
+    RewriteReport,
 };
 use edgenas_targets::Target;
 
@@ -20,10 +21,12 @@ pub fn quantize(args: &QuantizeArgs) -> Result<()> {
         (other, _) => bail!("unknown precision `{other}`"),
     };
     let method: CalibrationMethod = args.method.parse().map_err(anyhow::Error::msg).context("--method")?;
+    let target = Target::resolve(&args.target).context("--target")?;
     let format = match args.format.parse().map_err(anyhow::Error::msg).context("--format")? {
         FormatChoice::Fixed(f) => f,
-        FormatChoice::Auto => auto_format(&Target::resolve(&args.target).context("--target")?)?,
+        FormatChoice::Auto => auto_format(&target)?,
     };
+    let integer_only = args.integer_only || integer_only_for(&target);
     if let Some(p) = args.min_top1_agreement {
         ensure!((0.0..=100.0).contains(&p), "--min-top1-agreement {p} is not a percentage in [0, 100]");
     }
@@ -42,6 +45,7 @@ pub fn quantize(args: &QuantizeArgs) -> Result<()> {
         keep_io_f32: !args.f16_io,
         format,
         reduce_range: args.reduce_range,
+        integer_only,
         method,
         calibration,
         fidelity: true,

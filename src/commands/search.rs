@@ -101,6 +101,9 @@ fn config_from_args(a: &SearchArgs) -> Result<SearchConfig> {
             .collect::<Result<_, _>>()
             .context("--precisions")?;
     }
+    if a.precisions.is_none() && is_microcontroller(&cfg.latency.target) {
+        cfg.precisions = vec![Precision::Int8];
+    }
     if let Some(kind) = &a.evaluator {
         cfg.evaluator = match kind.as_str() {
             "nb201-table" => {
@@ -148,4 +151,9 @@ fn print_summary(s: &SearchSummary) {
         t.build_emit_ms, t.compile_ms, t.measure_ms, t.evaluate_ms
     );
     println!("run directory: {} (candidates.csv, pareto.csv, pareto.json, pareto.svg, front/)", s.out_dir.display());
+}
+
+/// Whether `target` names a microcontroller descriptor (int8 is then implied).
+fn is_microcontroller(target: &str) -> bool {
+    edgenas_targets::Target::resolve(target).is_ok_and(|t| t.kind == edgenas_targets::TargetKind::Mcu)
 }

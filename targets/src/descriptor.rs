@@ -50,7 +50,7 @@ pub enum Measurement {
     /// The runner on the device itself through the `[remote]` commands, wall-clock ms
     /// (kinds `host` and `linux-cross`).
     Remote,
-    /// A microcontroller (kind `mcu`): no measurement backend yet.
+    /// A microcontroller (kind `mcu`): firmware under its QEMU board, in instructions.
     Microcontroller,
 }
 
@@ -99,9 +99,14 @@ pub struct Target {
     /// Flash a model may use, in KiB; required for kind `mcu`.
     #[serde(default)]
     pub flash_kib: Option<u64>,
-    /// ISA features kernels may use (`neon`, `fp16`, `dotprod`, `dsp`, ...).
+    /// ISA features kernels may use (`neon`, `fp16`, `dotprod`, `dsp`, ...). For kind `mcu`,
+    /// `dsp` selects the DSP-extension kernels and an `fpv*` entry the `-mfpu` of the build.
     #[serde(default)]
     pub features: Vec<String>,
+    /// The C compiler's `-mcpu` for kind `mcu` (`cortex-m4`, `cortex-m7`, ...); when absent,
+    /// [`Target::mcu_cpu`] takes it from the QEMU board in `emulator`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<String>,
     /// What a latency measurement on this target counts, as the descriptor states it;
     /// optional, and when given it must agree with [`Target::unit`] (the unit of the backend
     /// that measures), so a descriptor never labels milliseconds as instructions.
@@ -248,6 +253,9 @@ impl Target {
                 );
             }
         }
+        if self.cpu.as_deref().is_some_and(|c| c.trim().is_empty()) {
+            return Err("`cpu` is empty".into());
+        }
         if self.kind == TargetKind::Mcu && self.remote.is_some() {
             return Err("a [remote] table is not supported for kind `mcu`: microcontrollers have no runner".into());
         }
@@ -274,6 +282,25 @@ impl Target {
             }
         }
         Ok(())
+    }
+
+    /// The core a microcontroller's firmware is compiled for: `cpu`, else the core of the
+    /// QEMU board after `-M` in `emulator` (`mps2-an385` Cortex-M3, `mps2-an386` M4,
+    /// `mps2-an500` M7, `mps2-an505` M33); `None` when neither says.
+    pub fn mcu_cpu(&self) -> Option<String> {
+        if let Some(cpu) = &self.cpu {
+            return Some(cpu.clone());
+        }
+        let argv = self.emulator.as_ref()?;
+        let board = argv.iter().position(|a| a == "-M" || a == "-machine").and_then(|i| argv.get(i + 1))?;
+        let cpu = match board.split(',').next().unwrap_or_default() {
+            "mps2-an385" => "cortex-m3",
+            "mps2-an386" => "cortex-m4",
+            "mps2-an500" => "cortex-m7",
+            "mps2-an505" | "mps2-an521" => "cortex-m33",
+            _ => return None,
+        };
+        Some(cpu.to_string())
     }
 
     /// The guest sysroot: the directory after `-L` in the emulator argv, if any.
@@ -431,5 +458,17 @@ unit = "instructions"
         let e = Target::resolve("no/such/target.toml").unwrap_err();
         assert!(matches!(e, TargetError::Read { .. }), "{e}");
         assert!(e.to_string().contains("no/such/target.toml"));
+    }
+
+    #[test]
+    fn microcontroller_cores_come_from_cpu_or_the_qemu_board() {
+        assert_eq!(Target::builtin("cortex-m7").unwrap().mcu_cpu().as_deref(), Some("cortex-m7"));
+        let mut m4 = Target::builtin("cortex-m4").unwrap();
+        m4.cpu = None;
+        assert_eq!(m4.mcu_cpu().as_deref(), Some("cortex-m4"), "from mps2-an386");
+        m4.emulator = Some(vec!["qemu-system-arm".into(), "-M".into(), "mps2-an505".into()]);
+        assert_eq!(m4.mcu_cpu().as_deref(), Some("cortex-m33"));
+        m4.emulator = None;
+        assert_eq!(m4.mcu_cpu(), None);
     }
 }

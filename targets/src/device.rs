@@ -44,9 +44,10 @@ pub trait DeviceBackend {
 
 /// The backend that measures artifacts on `target`, as [`Target::measurement`] decides:
 /// [`crate::QemuUserBackend`] for an emulated target, [`crate::RemoteBackend`] for one
-/// with `[remote]` commands (any kind but `mcu`). Kind `host` without `[remote]` is
-/// measured in this process ([`crate::LocalBackend`], no artifact), and microcontrollers
-/// have no backend yet: both are [`MeasureError::Unavailable`].
+/// with `[remote]` commands (any kind but `mcu`), [`crate::McuBackend`] for a
+/// microcontroller (the artifact's runner is its firmware ELF). Kind `host` without
+/// `[remote]` is measured in this process ([`crate::LocalBackend`], no artifact):
+/// [`MeasureError::Unavailable`].
 pub fn device_backend(target: &Target) -> Result<Box<dyn DeviceBackend + Send + Sync>, MeasureError> {
     let unavailable = |reason: String| MeasureError::Unavailable { target: target.name.clone(), reason };
     match target.measurement() {
@@ -57,8 +58,6 @@ pub fn device_backend(target: &Target) -> Result<Box<dyn DeviceBackend + Send + 
         Measurement::Local => {
             Err(unavailable("kind `host` is measured in this process: it has no device runner to ship".into()))
         }
-        Measurement::Microcontroller => Err(unavailable(
-            "target is a microcontroller (kind `mcu`): its measurement backend is not built yet".into(),
-        )),
+        Measurement::Microcontroller => Ok(Box::new(crate::McuBackend::new(target.clone())?)),
     }
 }

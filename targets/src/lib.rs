@@ -14,6 +14,7 @@ mod deploy;
 mod descriptor;
 mod device;
 mod error;
+mod mcu;
 mod process;
 mod qemu;
 mod remote;
@@ -32,6 +33,10 @@ pub use descriptor::{Measurement, Target, TargetKind};
 pub use device::{device_backend, DeviceArtifact, DeviceBackend, BEGIN_MARKER, END_MARKER};
 pub use edgenas_runtime::{BenchConfig, LatencyStats, LatencyUnit};
 pub use error::TargetError;
+pub use mcu::{
+    build_firmware, cpu_flags, elf_sizes, write_harness, ElfSizes, Firmware, FirmwareError, FirmwareOptions,
+    McuBackend, McuRun, HARNESS_FILES,
+};
 pub use process::{run_command, run_command_with, timeout_from_secs, CommandOutcome, ProcessError, MAX_TIMEOUT};
 pub use qemu::{QemuTools, QemuUserBackend};
 pub use remote::{AttemptReport, RemoteBackend, RemoteCommands, RemoteStep};

@@ -123,48 +123,14 @@ impl QemuUserBackend {
     /// current sources, compiler and flags (the file names carry that hash). Concurrent
     /// builds are safe: each compiles to a temporary file that is renamed into place.
     pub fn tools(&self) -> Result<QemuTools, MeasureError> {
-        let plugin = self.build("insn_count", "host", HOST_CC, &[], PLUGIN_SOURCE)?;
+        let plugin = build_plugin(&self.cache_dir, &self.target.name)?;
         let linker = self.target.linker.as_deref().unwrap_or_default();
         let shim = self.build("deterministic_random", &self.target.triple, linker, &["-ldl"], SHIM_SOURCE)?;
         Ok(QemuTools { plugin, shim })
     }
 
     fn build(&self, stem: &str, tag: &str, cc: &str, libs: &[&str], source: &str) -> Result<PathBuf, MeasureError> {
-        let mut hasher = Sha256::new();
-        for part in [cc].iter().chain(&SHARED_FLAGS).chain(libs).chain([&source]) {
-            hasher.update(part.as_bytes());
-            hasher.update([0]);
-        }
-        let hash: String = hasher.finalize()[..8].iter().map(|b| format!("{b:02x}")).collect();
-        let object = self.cache_dir.join(format!("{stem}-{tag}-{hash}.so"));
-        if object.is_file() {
-            return Ok(object);
-        }
-        let io_error =
-            |what: &str, e: std::io::Error| self.unavailable(format!("{what} {}: {e}", self.cache_dir.display()));
-        std::fs::create_dir_all(&self.cache_dir).map_err(|e| io_error("cannot create the cache directory", e))?;
-        let temp = |suffix: &str| {
-            tempfile::Builder::new().prefix(&format!("{stem}-")).suffix(suffix).tempfile_in(&self.cache_dir)
-        };
-        let c_file = temp(".c").map_err(|e| io_error("cannot write a source file in", e))?;
-        std::fs::write(c_file.path(), source).map_err(|e| io_error("cannot write a source file in", e))?;
-        let so_file = temp(".so.part").map_err(|e| io_error("cannot write an object file in", e))?;
-        let mut argv: Vec<String> = std::iter::once(cc).chain(SHARED_FLAGS).map(String::from).collect();
-        argv.extend(["-o".to_string(), path_arg(so_file.path(), &self.target.name)?]);
-        argv.push(path_arg(c_file.path(), &self.target.name)?);
-        argv.extend(libs.iter().map(|l| l.to_string()));
-        let outcome = run_command(&argv, None, BUILD_TIMEOUT).map_err(|e| {
-            self.unavailable(format!("cannot run the C compiler `{cc}` to build {stem}.so: {}", error_chain(&e)))
-        })?;
-        if !outcome.success() {
-            return Err(self.unavailable(format!(
-                "building {stem}.so with `{cc}` failed ({}):\n{}",
-                status(&outcome),
-                tail(&outcome.stderr)
-            )));
-        }
-        so_file.persist(&object).map_err(|e| io_error("cannot store the built object in", e.error))?;
-        Ok(object)
+        build_helper(&self.cache_dir, &self.target.name, stem, tag, cc, libs, source)
     }
 
     /// The emulator argv of one measurement.
@@ -292,16 +258,69 @@ impl DeviceBackend for QemuUserBackend {
     }
 }
 
+/// Builds one helper from `source` with `cc` into `cache_dir`, unless the cache holds it
+/// for the current sources, compiler and flags (the file name carries that hash). Concurrent
+/// builds are safe: each compiles to a temporary file that is renamed into place.
+fn build_helper(
+    cache_dir: &Path,
+    target: &str,
+    stem: &str,
+    tag: &str,
+    cc: &str,
+    libs: &[&str],
+    source: &str,
+) -> Result<PathBuf, MeasureError> {
+    let unavailable = |reason: String| MeasureError::Unavailable { target: target.to_string(), reason };
+    let mut hasher = Sha256::new();
+    for part in [cc].iter().chain(&SHARED_FLAGS).chain(libs).chain([&source]) {
+        hasher.update(part.as_bytes());
+        hasher.update([0]);
+    }
+    let hash: String = hasher.finalize()[..8].iter().map(|b| format!("{b:02x}")).collect();
+    let object = cache_dir.join(format!("{stem}-{tag}-{hash}.so"));
+    if object.is_file() {
+        return Ok(object);
+    }
+    let io_error = |what: &str, e: std::io::Error| unavailable(format!("{what} {}: {e}", cache_dir.display()));
+    std::fs::create_dir_all(&cache_dir).map_err(|e| io_error("cannot create the cache directory", e))?;
+    let temp =
+        |suffix: &str| tempfile::Builder::new().prefix(&format!("{stem}-")).suffix(suffix).tempfile_in(&cache_dir);
+    let c_file = temp(".c").map_err(|e| io_error("cannot write a source file in", e))?;
+    std::fs::write(c_file.path(), source).map_err(|e| io_error("cannot write a source file in", e))?;
+    let so_file = temp(".so.part").map_err(|e| io_error("cannot write an object file in", e))?;
+    let mut argv: Vec<String> = std::iter::once(cc).chain(SHARED_FLAGS).map(String::from).collect();
+    argv.extend(["-o".to_string(), path_arg(so_file.path(), target)?]);
+    argv.push(path_arg(c_file.path(), target)?);
+    argv.extend(libs.iter().map(|l| l.to_string()));
+    let outcome = run_command(&argv, None, BUILD_TIMEOUT).map_err(|e| {
+        unavailable(format!("cannot run the C compiler `{cc}` to build {stem}.so: {}", error_chain(&e)))
+    })?;
+    if !outcome.success() {
+        return Err(unavailable(format!(
+            "building {stem}.so with `{cc}` failed ({}):\n{}",
+            status(&outcome),
+            tail(&outcome.stderr)
+        )));
+    }
+    so_file.persist(&object).map_err(|e| io_error("cannot store the built object in", e.error))?;
+    Ok(object)
+}
+
+/// The instruction-counting plugin (host gcc), built into `cache_dir` on first use.
+pub(crate) fn build_plugin(cache_dir: &Path, target: &str) -> Result<PathBuf, MeasureError> {
+    build_helper(cache_dir, target, "insn_count", "host", HOST_CC, &[], PLUGIN_SOURCE)
+}
+
 /// What the plugin wrote: one instruction count per begin/end window, and the process total.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Counts {
-    windows: Vec<u64>,
+pub(crate) struct Counts {
+    pub(crate) windows: Vec<u64>,
     total: u64,
 }
 
 /// Parses the plugin's file: decimal counts, one a line, then `total N` as the last line,
 /// newline-terminated (a file without it was cut short). No window exceeds the total.
-fn parse_counts(text: &str) -> Result<Counts, String> {
+pub(crate) fn parse_counts(text: &str) -> Result<Counts, String> {
     let shown = |line: &str| line.chars().take(40).collect::<String>();
     let mut windows = Vec::new();
     let mut total = None;
@@ -343,7 +362,7 @@ fn status(outcome: &crate::CommandOutcome) -> String {
 }
 
 /// The last [`TAIL_CHARS`] characters of `text`, trimmed.
-fn tail(text: &str) -> String {
+pub(crate) fn tail(text: &str) -> String {
     let text = text.trim_end();
     let skip = text.chars().count().saturating_sub(TAIL_CHARS);
     match text.char_indices().nth(skip) {

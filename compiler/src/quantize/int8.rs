@@ -46,7 +46,41 @@ pub struct Int8Options {
     /// pairs of products in int16 and saturate with full-range weights; with 7 bits they
     /// cannot. Costs 1 bit of weight precision.
     pub reduce_range: bool,
+    /// Integer-only: every activation is quantized, also the outputs of the ops between
+    /// weighted layers (Add, pools, ReLU, BatchNormalization, shape ops) and the graph
+    /// output, so no value stays float from input to output. What a microcontroller runs
+    /// (`edgenas_compiler::mcu`); QDQ only.
+    pub integer_only: bool,
 }
+
+/// Ops whose float outputs [`Int8Options::integer_only`] quantizes (the activations
+/// between weighted layers); others (Shape, Constant, Gather on shapes) produce no
+/// activation.
+const ACTIVATION_OPS: &[&str] = &[
+    "Relu",
+    "Clip",
+    "Add",
+    "AveragePool",
+    "MaxPool",
+    "GlobalAveragePool",
+    "Flatten",
+    "BatchNormalization",
+    "Identity",
+    "Reshape",
+    "Squeeze",
+    "Unsqueeze",
+    "Transpose",
+    "Concat",
+    "Slice",
+    "Pad",
+    "Sigmoid",
+    "HardSigmoid",
+    "HardSwish",
+    "Mul",
+    "Div",
+    "Softmax",
+    "ReduceMean",
+];
 
 /// The kind of a quantized layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -85,6 +119,9 @@ pub struct Int8Plan {
     opts: Int8Options,
     layers: Vec<QuantizedLayer>,
     kept_f32: Vec<String>,
+    /// With [`Int8Options::integer_only`]: the outputs of the other activation ops and the
+    /// graph outputs, quantized too.
+    other_activations: Vec<String>,
 }
 
 impl fmt::Debug for Int8Plan {
@@ -113,7 +150,11 @@ impl Int8Plan {
         let mut names = TensorNames::of(graph);
         name_unnamed_nodes(graph, &mut names);
         let (layers, kept_f32) = plan_layers(graph, opts)?;
-        Ok(Int8Plan { model, opts: *opts, layers, kept_f32 })
+        let other_activations = if opts.integer_only { other_activations(graph, &layers) } else { Vec::new() };
+        if opts.integer_only && opts.format != Int8Format::Qdq {
+            return Err(QuantizeError::Unsupported("integer-only models are written as QDQ".into()));
+        }
+        Ok(Int8Plan { model, opts: *opts, layers, kept_f32, other_activations })
     }
 
     pub fn layers(&self) -> &[QuantizedLayer] {
@@ -132,6 +173,7 @@ impl Int8Plan {
         self.layers
             .iter()
             .flat_map(|l| [l.input.clone(), l.output.clone()])
+            .chain(self.other_activations.iter().cloned())
             .filter(|t| seen.insert(t.clone()))
             .collect()
     }
@@ -178,7 +220,12 @@ impl Int8Plan {
             quant.insert(t, q);
         }
 
+        if self.opts.integer_only && format != Int8Format::Qdq {
+            return Err(QuantizeError::Unsupported("integer-only models are written as QDQ".into()));
+        }
         let mut rewriter = Rewriter::new(graph, names, quant, format, self.opts.reduce_range);
+        rewriter.quantize_also = self.other_activations.iter().cloned().collect();
+        rewriter.integer_only = self.opts.integer_only;
         let by_node: HashMap<&str, &QuantizedLayer> = self.layers.iter().map(|l| (l.node.as_str(), l)).collect();
         let absorbed: HashSet<&str> = self.layers.iter().filter_map(|l| l.fused_activation.as_deref()).collect();
         let nodes = std::mem::take(&mut rewriter.graph_nodes);
@@ -274,7 +321,8 @@ pub fn weighted_layers(model: &ModelProto) -> Result<Vec<(String, String)>, Quan
     let mut graph = model.graph.as_ref().ok_or_else(|| malformed("model", "no graph"))?.clone();
     let mut names = TensorNames::of(&graph);
     name_unnamed_nodes(&mut graph, &mut names);
-    let opts = Int8Options { format: Int8Format::Qdq, keep_first_last_f32: false, reduce_range: false };
+    let opts =
+        Int8Options { format: Int8Format::Qdq, keep_first_last_f32: false, reduce_range: false, integer_only: false };
     let (layers, _) = plan_layers(&graph, &opts)?;
     Ok(layers.into_iter().map(|l| (l.node, l.output)).collect())
 }
@@ -370,6 +418,33 @@ fn plan_layers(graph: &GraphProto, opts: &Int8Options) -> Result<(Vec<QuantizedL
     Ok((layers, kept_f32))
 }
 
+/// The float activations an integer-only rewrite quantizes besides the layers' inputs and
+/// outputs: outputs of [`ACTIVATION_OPS`] nodes (not absorbed into a layer) that read an
+/// activation, and the graph outputs, in graph order.
+fn other_activations(graph: &GraphProto, layers: &[QuantizedLayer]) -> Vec<String> {
+    let absorbed: HashSet<&str> = layers.iter().filter_map(|l| l.fused_activation.as_deref()).collect();
+    let layer_nodes: HashSet<&str> = layers.iter().map(|l| l.node.as_str()).collect();
+    let constants: HashSet<&str> = graph
+        .initializer
+        .iter()
+        .map(|t| t.name.as_str())
+        .chain(graph.node.iter().filter(|n| n.op_type == "Constant").flat_map(|n| n.output.iter().map(String::as_str)))
+        .collect();
+    let mut out: Vec<String> = graph
+        .node
+        .iter()
+        .filter(|n| !absorbed.contains(n.name.as_str()) && !layer_nodes.contains(n.name.as_str()))
+        .filter(|n| ACTIVATION_OPS.contains(&n.op_type.as_str()))
+        .filter(|n| n.input.first().is_some_and(|x| !constants.contains(x.as_str())))
+        .flat_map(|n| n.output.iter().take(1).cloned())
+        .collect();
+    let inputs: HashSet<&str> = graph.input.iter().map(|i| i.name.as_str()).collect();
+    out.extend(graph.output.iter().map(|o| o.name.clone()).filter(|o| !inputs.contains(o.as_str())));
+    let mut seen = HashSet::new();
+    out.retain(|t| seen.insert(t.clone()));
+    out
+}
+
 /// `Relu`, or `Clip` with a constant `min` of 0: both are exactly the saturation of a
 /// uint8 output whose range starts at 0.
 fn absorbable_activation(act: &NodeProto, initializers: &HashMap<&str, &TensorProto>) -> bool {
@@ -448,6 +523,9 @@ struct Rewriter {
     graph_inputs: Vec<String>,
     graph_outputs: Vec<String>,
     clamped_bias_values: usize,
+    /// Outputs of float nodes to quantize ([`Int8Options::integer_only`]).
+    quantize_also: HashSet<String>,
+    integer_only: bool,
 }
 
 impl Rewriter {
@@ -480,6 +558,8 @@ impl Rewriter {
             graph_inputs,
             graph_outputs: graph.output.iter().map(|v| v.name.clone()).collect(),
             clamped_bias_values: 0,
+            quantize_also: HashSet::new(),
+            integer_only: false,
         }
     }
 
@@ -570,8 +650,33 @@ impl Rewriter {
             *i = self.float_input(i)?;
         }
         self.keep_used_initializers(&n);
+        let quantized: Vec<(usize, String)> = n
+            .output
+            .iter()
+            .enumerate()
+            .filter(|(_, o)| self.quantize_also.contains(*o))
+            .map(|(i, o)| (i, o.clone()))
+            .collect();
+        for (i, o) in &quantized {
+            n.output[*i] = self.names.fresh(&format!("{o}.f32"));
+        }
+        let raw: Vec<String> = quantized.iter().map(|(i, _)| n.output[*i].clone()).collect();
         self.float_available.extend(n.output.iter().cloned());
         self.nodes.push(n);
+        for ((_, o), raw) in quantized.iter().zip(raw) {
+            self.quantize_as(o, &raw)?;
+        }
+        Ok(())
+    }
+
+    /// Quantizes float tensor `raw` as activation `t` (its range and parameters) and makes
+    /// `t` the dequantized value.
+    fn quantize_as(&mut self, t: &str, raw: &str) -> Result<(), QuantizeError> {
+        let (s, z) = self.scale_and_zero_point(t)?;
+        let q = self.names.fresh(&format!("{t}.quantized"));
+        self.push_linear(Linear::Quantize, t, [raw, &s, &z], &q, vec![]);
+        self.quantized.insert(t.to_string(), q);
+        self.float_input(t)?;
         Ok(())
     }
 
@@ -661,21 +766,17 @@ impl Rewriter {
             self.push_linear(Linear::Dequantize, b, [&q, &s, &z], &view, vec![attr_int("axis", 0)]);
             n.input[2] = view;
         }
-        let quantize_output = layer.fused_activation.is_some() || self.consumed.contains(&layer.output);
+        let quantize_output =
+            self.integer_only || layer.fused_activation.is_some() || self.consumed.contains(&layer.output);
         if !quantize_output {
             self.float_available.extend(n.output.iter().cloned());
             self.nodes.push(n);
             return Ok(());
         }
-        let (s, z) = self.scale_and_zero_point(&layer.output)?;
         let raw = self.names.fresh(&format!("{}.f32", layer.output));
         n.output[0] = raw.clone();
         self.nodes.push(n);
-        let q = self.names.fresh(&format!("{}.quantized", layer.output));
-        self.push_linear(Linear::Quantize, &layer.output, [&raw, &s, &z], &q, vec![]);
-        self.quantized.insert(layer.output.clone(), q);
-        self.float_input(&layer.output)?;
-        Ok(())
+        self.quantize_as(&layer.output, &raw)
     }
 
     fn qlinear_conv(

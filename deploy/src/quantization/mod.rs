@@ -56,12 +56,18 @@ impl FromStr for FormatChoice {
 pub fn auto_format(target: &Target) -> Result<Int8Format, DeployError> {
     let arch = target.triple.split('-').next().unwrap_or_default();
     match arch {
-        "x86_64" | "aarch64" | "armv7" => Ok(Int8Format::Qdq),
+        "x86_64" | "aarch64" | "armv7" | "thumbv7em" => Ok(Int8Format::Qdq),
         other => Err(DeployError::Invalid(format!(
             "no int8 format measured for `{other}` (target `{}`) yet: pass --format qdq or qoperator",
             target.name
         ))),
     }
+}
+
+/// Whether int8 models for `target` must be integer-only: microcontrollers run no float
+/// between layers (kind `mcu`, the generated-C backend).
+pub fn integer_only_for(target: &Target) -> bool {
+    target.kind == edgenas_targets::TargetKind::Mcu
 }
 
 /// Everything [`quantize_model`] needs besides the model.
@@ -73,6 +79,9 @@ pub struct QuantizeRequest {
     pub format: Int8Format,
     /// int8 only: 7-bit weights ([`Int8Options::reduce_range`]).
     pub reduce_range: bool,
+    /// int8 only: quantize every activation ([`Int8Options::integer_only`]), as a
+    /// microcontroller needs ([`integer_only_for`]).
+    pub integer_only: bool,
     pub method: CalibrationMethod,
     pub calibration: CalibrationSource,
     /// Compute the fidelity report (runs both models on every calibration input).
@@ -154,8 +163,12 @@ pub fn quantize_model(
             (q, RewriteReport::Fp16(report), None, layers)
         }
         Precision::Int8 | Precision::Int8Mixed => {
-            let opts =
-                Int8Options { format: request.format, keep_first_last_f32: mixed, reduce_range: request.reduce_range };
+            let opts = Int8Options {
+                format: request.format,
+                keep_first_last_f32: mixed,
+                reduce_range: request.reduce_range,
+                integer_only: request.integer_only,
+            };
             let plan = Int8Plan::new(&model, &opts).step("planning int8 quantization")?;
             if plan.layers().is_empty() {
                 return Err(DeployError::Invalid(
@@ -236,6 +249,7 @@ pub fn quantize_for_target(f32_onnx: &[u8], precision: Precision, target: &Targe
         keep_io_f32: true,
         format: if precision.is_int8() { auto_format(target)? } else { Int8Format::Qdq },
         reduce_range: false,
+        integer_only: precision.is_int8() && integer_only_for(target),
         method: CalibrationMethod::MinMax,
         calibration: CalibrationSource::Synthetic { count: SEARCH_CALIBRATION_INPUTS, seed: 0 },
         fidelity: false,
@@ -311,12 +325,14 @@ mod tests {
 
     #[test]
     fn auto_format_follows_the_target_architecture() {
-        for target in ["host", "aarch64-linux", "aarch64-a76-linux", "armv7-linux"] {
+        for target in ["host", "aarch64-linux", "aarch64-a76-linux", "armv7-linux", "cortex-m4", "cortex-m7"] {
             let target = Target::resolve(target).unwrap();
             assert_eq!(auto_format(&target).unwrap(), Int8Format::Qdq, "{}", target.name);
         }
-        let mcu = auto_format(&Target::resolve("cortex-m4").unwrap()).unwrap_err().to_string();
-        assert!(mcu.contains("no int8 format measured for `thumbv7em`"), "{mcu}");
+        let mut riscv = Target::host();
+        riscv.triple = "riscv32imc-unknown-none-elf".into();
+        let err = auto_format(&riscv).unwrap_err().to_string();
+        assert!(err.contains("no int8 format measured for `riscv32imc`"), "{err}");
         let mut custom = Target::host();
         custom.name = "my-box".into();
         assert_eq!(auto_format(&custom).unwrap(), Int8Format::Qdq, "a descriptor's own name is never resolved again");

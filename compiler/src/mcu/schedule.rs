@@ -1,0 +1,130 @@
+//! Which C kernel runs each op, whether it writes its output over a dying input, and the
+//! scratch memory it needs. The memory plan and the code generator both read it, so the
+//! arena the C declares is the one that was planned.
+
+use super::program::{Int8Op, Int8Program, TensorId};
+
+/// The C kernel of one op (`mcu/c/edgenas_kernels.h`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kernel {
+    /// Any window: direct loops (portable) or im2col of two output pixels into q15 (DSP).
+    Conv,
+    /// 1×1, stride 1, no padding: a matrix product over pixels.
+    Pointwise,
+    /// A 1×1 convolution of a 1×1 map.
+    FullyConnected,
+    /// Channel by channel: the channel's plane is copied into a zero-padded scratch plane,
+    /// so the output may overwrite the input.
+    Depthwise,
+    /// Element-wise; in place when an input dies here.
+    Add,
+    Requantize,
+    /// Channel by channel through a scratch plane, like [`Kernel::Depthwise`].
+    AvgPool,
+    MaxPool,
+    /// Channel by channel, writing channel `c` at index `c`: in place without scratch.
+    GlobalAvgPool,
+}
+
+impl Kernel {
+    /// Kernels whose output may lie over one of their inputs.
+    pub fn can_run_in_place(self) -> bool {
+        matches!(
+            self,
+            Kernel::Depthwise
+                | Kernel::Add
+                | Kernel::Requantize
+                | Kernel::AvgPool
+                | Kernel::MaxPool
+                | Kernel::GlobalAvgPool
+        )
+    }
+}
+
+/// One op's kernel, memory behaviour and scratch.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct OpSchedule {
+    pub kernel: Kernel,
+    /// The input whose buffer the output reuses (it dies at this op), if any.
+    pub in_place: Option<TensorId>,
+    /// Bytes of scratch the kernel needs while it runs.
+    pub scratch_bytes: usize,
+}
+
+/// The kernels of a whole program.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Schedule {
+    /// The Cortex-M DSP extension's kernels (SMLAD on packed 16-bit pairs).
+    pub dsp: bool,
+    pub ops: Vec<OpSchedule>,
+}
+
+/// Chooses every op's kernel for `dsp` and, with `in_place`, lets an op that can overwrite
+/// an input that dies there do so (the program input too: `edgenas_invoke` copies it into
+/// the arena first).
+pub fn schedule(program: &Int8Program, dsp: bool, in_place: bool) -> Schedule {
+    let mut last_use = vec![None; program.tensors.len()];
+    for (i, op) in program.ops.iter().enumerate() {
+        for t in op.inputs() {
+            last_use[t.0] = Some(i);
+        }
+    }
+    let ops = program
+        .ops
+        .iter()
+        .enumerate()
+        .map(|(i, op)| {
+            let kernel = kernel_of(program, op);
+            let dying = op
+                .inputs()
+                .into_iter()
+                .find(|t| last_use[t.0] == Some(i) && *t != program.output && !inputs_repeat(op));
+            let in_place = if in_place && kernel.can_run_in_place() { dying } else { None };
+            OpSchedule { kernel, in_place, scratch_bytes: scratch_bytes(program, op, kernel, dsp) }
+        })
+        .collect();
+    Schedule { dsp, ops }
+}
+
+/// `Add(x, x)`: both inputs are one buffer, which the op must not overwrite half-read.
+fn inputs_repeat(op: &Int8Op) -> bool {
+    let inputs = op.inputs();
+    inputs.len() == 2 && inputs[0] == inputs[1]
+}
+
+fn kernel_of(program: &Int8Program, op: &Int8Op) -> Kernel {
+    match op {
+        Int8Op::Conv(c) if c.is_fully_connected(program) && !c.window.has_padding() => Kernel::FullyConnected,
+        Int8Op::Conv(c)
+            if c.window.taps() == 1 && c.window.stride_h == 1 && c.window.stride_w == 1 && !c.window.has_padding() =>
+        {
+            Kernel::Pointwise
+        }
+        Int8Op::Conv(_) => Kernel::Conv,
+        Int8Op::DepthwiseConv(_) => Kernel::Depthwise,
+        Int8Op::Add(_) => Kernel::Add,
+        Int8Op::Requantize(_) => Kernel::Requantize,
+        Int8Op::AvgPool(p) if p.is_global(program) => Kernel::GlobalAvgPool,
+        Int8Op::AvgPool(_) => Kernel::AvgPool,
+        Int8Op::MaxPool(_) => Kernel::MaxPool,
+    }
+}
+
+/// Scratch of each kernel, as `edgenas_kernels.h` documents per function.
+fn scratch_bytes(program: &Int8Program, op: &Int8Op, kernel: Kernel, dsp: bool) -> usize {
+    let input = program.tensor(op.inputs()[0]).shape;
+    let round4 = |n: usize| n.div_ceil(4) * 4;
+    match (op, kernel) {
+        (Int8Op::Conv(c), Kernel::Conv) if dsp => 5 * round4(c.window.taps() * c.in_channels),
+        (Int8Op::Conv(c), Kernel::Pointwise) if dsp => 2 * 2 * round4(c.in_channels),
+        (Int8Op::Conv(c), Kernel::FullyConnected) if dsp => 2 * 2 * round4(c.in_channels),
+        (Int8Op::DepthwiseConv(d), Kernel::Depthwise) => {
+            let w = &d.window;
+            let plane = (input.h + w.pad_top + w.pad_bottom) * (input.w + w.pad_left + w.pad_right);
+            round4(plane)
+        }
+        (_, Kernel::AvgPool | Kernel::MaxPool) => round4(input.h * input.w),
+        _ => 0,
+    }
+}
