@@ -17,10 +17,15 @@ use edgenas_compiler::mcu::{Int8Op, McuModel};
 use edgenas_compiler::quantize::Precision;
 use edgenas_compiler::rng::SeededRng;
 use edgenas_compiler::space::mbconv::MbconvGenome;
+use edgenas_compiler::space::nb201::Nb201Genome;
 use edgenas_compiler::space::{Genome, SearchSpace};
 use edgenas_deploy::firmware::{build_in, lower_for_mcu, write_sources, FirmwareReport};
 use edgenas_deploy::{compile_firmware, emit_genome, quantize_for_target, BatchNormInit, FirmwareRequest};
 use edgenas_targets::{FirmwareOptions, McuBackend, Target};
+
+/// An NB201 cell of conv 3x3 and skip edges.
+const NB201_DENSE: &str =
+    "|nor_conv_3x3~0|+|skip_connect~0|nor_conv_3x3~1|+|skip_connect~0|skip_connect~1|skip_connect~2|";
 
 fn int8(genome: &Genome, target: &Target) -> Result<Vec<u8>> {
     let emitted = emit_genome(genome, 0, BatchNormInit::Calibrated)?;
@@ -135,6 +140,24 @@ fn main() -> Result<()> {
                 macs
             );
         }
+    }
+    // Dense 3x3 convolutions with 16-64 channels: an NB201 cell whose edges are all
+    // conv 3x3 or skip, small enough for the M4's flash.
+    let nb201 = Genome::Nb201(Nb201Genome::from_arch(&NB201_DENSE.parse()?));
+    let model = lower_for_mcu(&int8(&nb201, &m4)?, &m4)?;
+    for dsp in [true, false] {
+        let (mut n, mut macs) = (0, 0);
+        for (kind, count, m) in per_op(&model, &m4, &backend4, dsp)? {
+            if kind == "conv 3x3" {
+                n += count;
+                macs += m;
+            }
+        }
+        println!(
+            "nb201 {NB201_DENSE}: conv 3x3 (16-64 channels) {:.3} instructions/MAC ({}, {macs} MACs)",
+            n as f64 / macs as f64,
+            if dsp { "DSP" } else { "portable" }
+        );
     }
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
     let worst = |v: &[f64]| v.iter().copied().fold(f64::MIN, f64::max);

@@ -184,6 +184,16 @@ impl<'g> Importer<'g> {
         check_size(&input.name, shape)?;
         let q = match self.quantized_as.get(&input.name).map(Vec::as_slice) {
             Some([q]) => q.clone(),
+            _ if !graph_reads(graph, &input.name) => {
+                return Err(McuError::Unsupported {
+                    node: String::new(),
+                    reason: format!(
+                        "no node reads the graph input `{}`: the output does not depend on it (a constant \
+                         network, e.g. an NB201 cell whose paths from the input are all `none`)",
+                        input.name
+                    ),
+                })
+            }
             _ => return Err(McuError::NotQuantized { tensor: input.name.clone() }),
         };
         Ok(self.new_tensor(&q, &input.name, shape))
@@ -882,4 +892,9 @@ fn read_constant(t: &TensorProto) -> Result<Constant, McuError> {
         return Err(malformed("NaN or infinite values".into()));
     }
     Ok(Constant { dims, values })
+}
+
+/// Whether any node of `graph` reads `tensor`.
+fn graph_reads(graph: &GraphProto, tensor: &str) -> bool {
+    graph.node.iter().any(|n| n.input.iter().any(|i| i == tensor))
 }

@@ -60,9 +60,10 @@ pub struct Schedule {
     pub ops: Vec<OpSchedule>,
 }
 
-/// Chooses every op's kernel for `dsp` and, with `in_place`, lets an op that can overwrite
-/// an input that dies there do so (the program input too: `edgenas_invoke` copies it into
-/// the arena first).
+/// Chooses every op's kernel for `dsp` and, with `in_place`, lets every op that can
+/// overwrite an input that dies there do so (the program input too: `edgenas_invoke`
+/// copies it into the arena first). Whether each one should is the memory plan's call
+/// ([`super::McuModel::lower`] drops those that enlarge the arena).
 pub fn schedule(program: &Int8Program, dsp: bool, in_place: bool) -> Schedule {
     let mut last_use = vec![None; program.tensors.len()];
     for (i, op) in program.ops.iter().enumerate() {
@@ -122,7 +123,7 @@ fn scratch_bytes(program: &Int8Program, op: &Int8Op, kernel: Kernel, dsp: bool) 
         (Int8Op::DepthwiseConv(d), Kernel::Depthwise) => {
             let w = &d.window;
             let plane = (input.h + w.pad_top + w.pad_bottom) * (input.w + w.pad_left + w.pad_right);
-            round4(plane)
+            round4(plane) + 4
         }
         (_, Kernel::AvgPool | Kernel::MaxPool) => round4(input.h * input.w),
         _ => 0,

@@ -27,6 +27,9 @@
 
 #define EDGENAS_INLINE static inline __attribute__((always_inline))
 
+/* Largest kernel side of the DSP depthwise path (larger ones take the scalar loop). */
+#define EDGENAS_DW_MAX_KERNEL 8
+
 /* Bits an add's inputs are shifted left by before rescaling (edgenas_compiler::mcu::ADD_LEFT_SHIFT). */
 #define EDGENAS_ADD_LEFT_SHIFT 20
 
@@ -53,6 +56,11 @@ EDGENAS_INLINE int32_t edgenas_requantize_small(int32_t x, int32_t mult, int32_t
 
 EDGENAS_INLINE int8_t edgenas_clamp(int32_t v, int32_t lo, int32_t hi)
 {
+#if EDGENAS_USE_DSP
+    if (lo == -128 && hi == 127) {
+        return (int8_t)__ssat(v, 8);
+    }
+#endif
     return (int8_t)(v < lo ? lo : (v > hi ? hi : v));
 }
 
@@ -321,8 +329,10 @@ EDGENAS_INLINE void edgenas_pointwise(const int8_t *x, int32_t pixels, int32_t x
  * zero-padded scratch plane (pads hold -in_offset), then its outputs are written to channel
  * c's places in y. y may be x: it only overwrites values of channels already copied.
  * The input offset is folded into the accumulator's start (in_offset * the filter's sum),
- * which pads cancel exactly. w: [c][kh][kw].
- * Scratch: round4((xh + pt + pb) * (xw + pl + pr)) bytes.
+ * which pads cancel exactly. w: [c][kh][kw]. With DSP, window rows go four taps at a
+ * time (kernels up to EDGENAS_DW_MAX_KERNEL): a row's last word may reach 3 bytes past
+ * the plane, hence the 4 more bytes of scratch.
+ * Scratch: round4((xh + pt + pb) * (xw + pl + pr)) + 4 bytes.
  */
 EDGENAS_INLINE void edgenas_depthwise(const int8_t *x, int32_t xh, int32_t xw, int32_t c, const int8_t *w,
                                       const int32_t *bias, const int32_t *mult, const int32_t *shift, int32_t small,
@@ -350,6 +360,43 @@ EDGENAS_INLINE void edgenas_depthwise(const int8_t *x, int32_t xh, int32_t xw, i
             start += in_offset * f[t];
         }
         int8_t *out = y + ch;
+#if EDGENAS_USE_DSP
+        if (kh <= EDGENAS_DW_MAX_KERNEL && kw <= EDGENAS_DW_MAX_KERNEL) {
+            /* each window row in groups of four taps: one word load, two SXTB16, two
+             * SMLAD with the row's weights as q15 pairs (zero past kw) */
+            int32_t groups = (kw + 3) / 4;
+            uint32_t pairs[EDGENAS_DW_MAX_KERNEL * 2 * 2];
+            for (int32_t ky = 0; ky < kh; ky++) {
+                for (int32_t g = 0; g < groups; g++) {
+                    int32_t t[4];
+                    for (int32_t q = 0; q < 4; q++) {
+                        int32_t kx = 4 * g + q;
+                        t[q] = kx < kw ? f[ky * kw + kx] : 0;
+                    }
+                    pairs[(ky * groups + g) * 2] = (uint32_t)(uint16_t)t[0] | ((uint32_t)(uint16_t)t[2] << 16);
+                    pairs[(ky * groups + g) * 2 + 1] = (uint32_t)(uint16_t)t[1] | ((uint32_t)(uint16_t)t[3] << 16);
+                }
+            }
+            for (int32_t oy = 0; oy < yh; oy++) {
+                for (int32_t ox = 0; ox < yw; ox++) {
+                    const int8_t *win = plane + oy * sh * pw + ox * sw;
+                    int32_t acc = start;
+                    for (int32_t ky = 0; ky < kh; ky++) {
+                        const int8_t *row = win + ky * pw;
+                        const uint32_t *wp = pairs + ky * groups * 2;
+                        for (int32_t g = 0; g < groups; g++) {
+                            uint32_t v = edgenas_load32(row + 4 * g);
+                            acc = __smlad(edgenas_even_lanes(v), wp[2 * g], acc);
+                            acc = __smlad(edgenas_odd_lanes(v), wp[2 * g + 1], acc);
+                        }
+                    }
+                    *out = edgenas_output(acc, mult[ch], shift[ch], small, out_offset, act_min, act_max);
+                    out += c;
+                }
+            }
+            continue;
+        }
+#endif
         for (int32_t oy = 0; oy < yh; oy++) {
             for (int32_t ox = 0; ox < yw; ox++) {
                 const int8_t *win = plane + oy * sh * pw + ox * sw;
