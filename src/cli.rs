@@ -56,6 +56,10 @@ pub enum Command {
     /// Search quality without a device: strategies on the NB201 table, a latency column
     /// playing the device.
     Nb201Bench(Nb201BenchArgs),
+    /// Latency predictors: fit one for a target from a few measured architectures, or
+    /// benchmark few-shot prediction on a latency table.
+    #[command(subcommand)]
+    Predictor(PredictorCommand),
     /// Target devices: list the built-in descriptors with their limits, or check which
     /// cross toolchains are installed.
     Targets(TargetsArgs),
@@ -63,6 +67,59 @@ pub enum Command {
     /// target, manifest.json and run.sh; for a microcontroller, firmware sources (model.c,
     /// model.h, kernels), the QEMU board build and report.json.
     Compile(CompileArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PredictorCommand {
+    /// Few-shot benchmark: the table's column `lat_ms_D` is the unseen device, seen only
+    /// through K sampled architectures; the other columns are prior knowledge.
+    Eval(PredictorEvalArgs),
+    /// Fit a latency predictor of a target from K candidates of earlier runs, spread over
+    /// their MACs (measured on the target now unless a run measured them there), the other
+    /// targets of those runs as priors; or from K rows of an NB201-table column.
+    Fit(PredictorFitArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PredictorEvalArgs {
+    /// A table with columns `index,arch,cifar10_acc,cifar100_acc,imagenet16_acc,lat_ms_*`;
+    /// default: the shipped NB201 table.
+    #[arg(long, value_name = "PATH")]
+    pub table: Option<PathBuf>,
+    /// The unseen device (a `lat_ms_<device>` column), or `all` for each in turn.
+    #[arg(long, default_value = "all")]
+    pub device: String,
+    /// Measured architectures of the unseen device; comma-separated for several.
+    #[arg(long, default_value = "10", value_delimiter = ',')]
+    pub samples: Vec<usize>,
+    /// Seeds (0..seeds) per device and K.
+    #[arg(long, default_value_t = 10)]
+    pub seeds: u64,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PredictorFitArgs {
+    /// The latency source to predict: a target of the runs in --from, or
+    /// `nb201-table:<device>` (its samples read from the shipped table).
+    #[arg(long)]
+    pub target: String,
+    /// Measured architectures to fit from.
+    #[arg(long, default_value_t = 10)]
+    pub samples: usize,
+    /// Search run directories whose journals hold the measurements.
+    #[arg(long, value_name = "RUN_DIR", num_args = 1..)]
+    pub from: Vec<PathBuf>,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Per-candidate measurement cap, for candidates measured now.
+    #[arg(long, default_value_t = 1000)]
+    pub time_cap_ms: u64,
+    /// Where to write the predictor; default: `predictor-<target>.json` in the latency
+    /// cache directory (EDGENAS_CACHE_DIR, else ~/.cache/edgenas, as the runner builds).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -204,7 +261,7 @@ pub struct Nb201BenchArgs {
     /// Evaluations per search.
     #[arg(long, default_value_t = 100)]
     pub budget: usize,
-    /// Comma-separated: random, evolution, nsga2.
+    /// Comma-separated: random, evolution, nsga2, predictor.
     #[arg(long, default_value = "random,evolution,nsga2", value_delimiter = ',')]
     pub strategies: Vec<String>,
     /// Number of seeds (0..seeds) per strategy.
@@ -226,7 +283,7 @@ pub struct SearchArgs {
     #[arg(long, value_name = "DIR", conflicts_with_all = [
         "config", "space", "evaluator", "strategy", "budget", "seed", "max_latency_ms", "max_params", "max_macs",
         "max_peak_activation_bytes", "target", "dataset", "proxy", "command", "command_timeout_s", "population",
-        "time_cap_ms", "out", "precisions",
+        "time_cap_ms", "out", "precisions", "latency",
     ])]
     pub resume: Option<PathBuf>,
     /// nb201, mbconv-phone, mbconv-mcu, or a space TOML path.
@@ -235,7 +292,7 @@ pub struct SearchArgs {
     /// nb201-table, proxy or command.
     #[arg(long)]
     pub evaluator: Option<String>,
-    /// random, evolution or nsga2.
+    /// random, evolution, nsga2 or predictor.
     #[arg(long)]
     pub strategy: Option<String>,
     /// Evaluated candidates.
@@ -274,6 +331,11 @@ pub struct SearchArgs {
     /// Per-candidate latency measurement cap.
     #[arg(long)]
     pub time_cap_ms: Option<u64>,
+    /// measure (every candidate) or predict-then-measure (a latency predictor refitted on
+    /// every measurement skips candidates that cannot enter the front; front members are
+    /// always measured).
+    #[arg(long, value_name = "MODE")]
+    pub latency: Option<String>,
     /// Deployment precisions to search over, e.g. f32,int8 (f32, f16, f16-mixed, int8,
     /// int8-mixed); each candidate is quantized and measured in its precision.
     #[arg(long, value_delimiter = ',')]

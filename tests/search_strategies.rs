@@ -79,7 +79,7 @@ fn strategies_avoid_proposing_a_genome_twice() {
 
 #[test]
 fn evolution_starts_random_then_mutates_population_members() {
-    let settings = StrategySettings { population: 10, sample_size: 3 };
+    let settings = StrategySettings { population: 10, sample_size: 3, latency_limit: None };
     let arch = nb201();
     let space = CandidateSpace::new(&arch, F32).unwrap();
     let mut rng = SeededRng::new(5);

@@ -73,6 +73,21 @@ impl<'a> CandidateSpace<'a> {
         self.precisions
     }
 
+    /// Length of every [`CandidateSpace::encode`] vector.
+    pub fn encoding_len(&self) -> usize {
+        self.space.encoding_len() + if self.precisions.len() > 1 { self.precisions.len() } else { 0 }
+    }
+
+    /// The candidate as numbers for a predictor: [`SearchSpace::encode`] of its genome,
+    /// then a one-hot precision when the space has more than one.
+    pub fn encode(&self, c: &Candidate) -> Result<Vec<f64>, SpaceError> {
+        let mut code = self.space.encode(&c.genome)?;
+        if self.precisions.len() > 1 {
+            code.extend(self.precisions.iter().map(|p| if *p == c.precision { 1.0 } else { 0.0 }));
+        }
+        Ok(code)
+    }
+
     /// A uniform architecture and a uniform precision.
     pub fn sample(&self, rng: &mut SeededRng) -> Candidate {
         let genome = self.space.sample(rng);

@@ -112,11 +112,46 @@ pub struct LatencyConfig {
     /// Relative spread (p90 - p10) / median at which measuring stops early.
     #[serde(default = "default_spread")]
     pub spread: f64,
+    /// Whether every candidate is measured, or only those the latency predictor says could
+    /// enter the front.
+    #[serde(default, skip_serializing_if = "LatencyMode::is_measure")]
+    pub mode: LatencyMode,
+}
+
+/// How a search gets each candidate's latency.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(strum::EnumString, strum::Display, strum::IntoStaticStr, strum::VariantArray)]
+#[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
+pub enum LatencyMode {
+    /// Every candidate is measured on the latency source.
+    #[default]
+    Measure,
+    /// A predictor refitted on every measurement scores each candidate first; only those
+    /// that could enter the front (or meet the latency limit) given the prediction's
+    /// uncertainty are measured. Front members are always measured.
+    PredictThenMeasure,
+}
+
+impl LatencyMode {
+    pub fn is_measure(&self) -> bool {
+        *self == LatencyMode::Measure
+    }
+
+    /// Parses a mode name; the error lists the valid ones.
+    pub fn parse(name: &str) -> Result<Self, edgenas_compiler::names::UnknownName> {
+        edgenas_compiler::names::parse_name("latency mode", name)
+    }
 }
 
 impl Default for LatencyConfig {
     fn default() -> Self {
-        LatencyConfig { target: default_target(), time_cap_ms: default_time_cap_ms(), spread: default_spread() }
+        LatencyConfig {
+            target: default_target(),
+            time_cap_ms: default_time_cap_ms(),
+            spread: default_spread(),
+            mode: LatencyMode::Measure,
+        }
     }
 }
 

@@ -64,7 +64,26 @@ pub struct CandidateRecord {
     /// were recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failed_stage: Option<crate::Stage>,
+    /// The latency predictor's verdict (`predict-then-measure` runs only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_prediction: Option<LatencyPrediction>,
     pub times: StageTimes,
+}
+
+/// What the latency predictor said about a candidate of a `predict-then-measure` run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LatencyPrediction {
+    /// Predicted median latency, in the source's unit.
+    pub median: f64,
+    /// Standard deviation of the natural-log prediction.
+    pub log_std: f64,
+    /// Whether the candidate was then measured (its `latency` is the measurement). An
+    /// unmeasured candidate carries the predicted latency in its objectives and never
+    /// enters the front.
+    pub measured: bool,
+    /// Why it was not measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
 }
 
 /// Append-only JSON-lines file of records (the search's [`CandidateRecord`]s by default).

@@ -42,15 +42,16 @@ pub mod latency;
 pub mod nb201_bench;
 mod observer;
 pub mod pareto;
+pub mod predictor;
 pub mod report;
 pub mod run;
 pub mod strategy;
 
 pub use candidate::{Candidate, CandidateSpace};
-pub use config::{Constraints, EvaluatorConfig, LatencyConfig, Objective, SearchConfig};
+pub use config::{Constraints, EvaluatorConfig, LatencyConfig, LatencyMode, Objective, SearchConfig};
 pub use error::{BoxError, CandidateError, SearchError, Stage};
 pub use evaluate::{AccuracyEvaluator, AccuracyResult, EvalContext};
-pub use journal::{CandidateRecord, CandidateStatus};
+pub use journal::{CandidateRecord, CandidateStatus, LatencyPrediction};
 pub use latency::{LatencyInput, LatencySource, Measured, Probes};
 pub use observer::{Progress, SearchEvent, SearchObserver};
 pub use run::{Search, SearchSummary};

@@ -25,7 +25,8 @@ use super::evaluate::Nb201Dataset;
 use super::pareto::hypervolume_2d;
 use super::strategy::{make_strategy, StrategyKind, StrategySettings};
 
-/// What to benchmark. Each strategy runs with [`StrategySettings::defaults_for`].
+/// What to benchmark. Each strategy runs with [`StrategySettings::defaults_for`] and the
+/// latency budget as its latency limit.
 #[derive(Debug, Clone)]
 pub struct Nb201BenchConfig {
     /// A device of [`Nb201Table::devices`].
@@ -161,7 +162,7 @@ pub fn run_nb201_bench(table: &Nb201Table, cfg: &Nb201BenchConfig) -> Result<Nb2
     for &kind in &cfg.strategies {
         let mut runs = Vec::with_capacity(cfg.seeds as usize);
         for seed in 0..cfg.seeds {
-            let found = search(table, kind, seed, cfg.budget, |row| {
+            let found = search(table, kind, seed, cfg.budget, latency_budget_ms, |row| {
                 let a = arch(row);
                 (a, a.latency_ms <= latency_budget_ms)
             })
@@ -226,11 +227,13 @@ fn search(
     kind: StrategyKind,
     seed: u64,
     evaluations: usize,
+    latency_limit: f64,
     evaluate: impl Fn(&Nb201Row) -> (TableArch, bool),
 ) -> Result<Vec<(TableArch, bool)>, String> {
     let nb201 = SearchSpace::Nb201(Nb201Space);
     let space = CandidateSpace::new(&nb201, &[Precision::F32]).map_err(|e| e.to_string())?;
-    let mut strategy = make_strategy(kind, &StrategySettings::defaults_for(kind));
+    let settings = StrategySettings { latency_limit: Some(latency_limit), ..StrategySettings::defaults_for(kind) };
+    let mut strategy = make_strategy(kind, &settings);
     let mut rng = SeededRng::new(seed);
     let mut found = Vec::with_capacity(evaluations);
     for _ in 0..evaluations {
@@ -242,7 +245,9 @@ fn search(
         let arch = g.parse_arch().map_err(|e| format!("proposed genome {}: {e}", genome.to_json()))?;
         let row = &table.rows()[table.index_of(&arch)];
         let (a, feasible) = evaluate(row);
-        strategy.observe(&candidate, feasible.then_some(&[-a.accuracy, a.latency_ms][..]));
+        let objectives = [-a.accuracy, a.latency_ms];
+        strategy.measured(&candidate, Some(&objectives), Some(a.latency_ms));
+        strategy.observe(&candidate, feasible.then_some(&objectives[..]));
         found.push((a, feasible));
     }
     Ok(found)

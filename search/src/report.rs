@@ -17,12 +17,14 @@ use super::journal::{CandidateRecord, CandidateStatus};
 use super::pareto::pareto_front;
 use crate::SearchError;
 
-/// Feasible evaluated candidates on the Pareto front of their objective vectors, sorted by
-/// latency.
+/// Feasible evaluated candidates with a measured latency on the Pareto front of their
+/// objective vectors, sorted by latency (a `predict-then-measure` candidate that was only
+/// predicted never enters).
 pub fn front_of(records: &[CandidateRecord]) -> Vec<&CandidateRecord> {
     let feasible: Vec<&CandidateRecord> = records
         .iter()
         .filter(|r| r.feasible && r.status == CandidateStatus::Evaluated && r.objectives.is_some())
+        .filter(|r| r.latency.is_some())
         .collect();
     let points: Vec<Vec<f64>> = feasible.iter().filter_map(|r| r.objectives.clone()).collect();
     let mut front: Vec<&CandidateRecord> = pareto_front(&points).into_iter().map(|i| feasible[i]).collect();

@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use edgenas_compiler::cost::CostReport;
+use edgenas_compiler::cost::{ArchFeatures, CostReport};
 use edgenas_compiler::ir::Graph;
 use edgenas_compiler::quantize::Precision;
 use edgenas_compiler::rng::SeededRng;
@@ -19,11 +19,12 @@ use sha2::{Digest, Sha256};
 
 use crate::cache::{CacheKey, LatencyCache};
 use crate::candidate::{Candidate, CandidateSpace};
-use crate::config::{Constraints, EvaluatorConfig, Objective, SearchConfig};
+use crate::config::{Constraints, EvaluatorConfig, LatencyMode, Objective, SearchConfig};
 use crate::evaluate::{make_evaluator, AccuracyEvaluator, AccuracyResult, EvalContext};
-use crate::journal::{CandidateRecord, CandidateStatus, Journal, StageTimes};
+use crate::journal::{CandidateRecord, CandidateStatus, Journal, LatencyPrediction, StageTimes};
 use crate::latency::{latency_source, LatencyInput, LatencySource, Probes};
 use crate::observer::{Progress, SearchEvent, SearchObserver};
+use crate::predictor::online::{OnlinePredictor, OPTIMISM_Z};
 use crate::strategy::{make_strategy, StrategySettings};
 use crate::{report, CandidateError, SearchError, Stage};
 
@@ -40,6 +41,9 @@ pub struct SearchSummary {
     pub failed: usize,
     /// Records that came from the journal instead of being evaluated again.
     pub replayed: usize,
+    /// Evaluated candidates whose latency was measured (or found in the latency cache);
+    /// the others of a `predict-then-measure` run were only predicted.
+    pub measured: usize,
     pub front: Vec<CandidateRecord>,
     /// Median wall time per stage over the evaluated candidates (cache hits measure 0).
     pub stage_medians: StageTimes,
@@ -199,6 +203,7 @@ impl Search {
         if let Some(p) = cfg.population {
             strategy_settings.population = p;
         }
+        strategy_settings.latency_limit = cfg.constraints.max_latency_ms;
         let mut strategy = make_strategy(cfg.strategy, &strategy_settings);
         let mut pipeline = Pipeline {
             cfg,
@@ -211,6 +216,8 @@ impl Search {
         };
         let mut rng = SeededRng::new(cfg.seed);
         let mut records: Vec<CandidateRecord> = Vec::new();
+        let predict_then_measure = cfg.latency.mode == LatencyMode::PredictThenMeasure;
+        let mut predictor = OnlinePredictor::new(candidates.encoding_len());
         let max_proposals = cfg.budget.saturating_mul(50).max(1000);
         while used_budget(&records) < cfg.budget {
             if records.len() >= max_proposals {
@@ -233,11 +240,23 @@ impl Search {
                     })
                 }
                 None => {
-                    let r = pipeline.candidate(records.len(), candidate.clone(), observer)?;
+                    let front: Vec<Vec<f64>> =
+                        report::front_of(&records).iter().filter_map(|r| r.objectives.clone()).collect();
+                    let screen_with = predict_then_measure.then_some((&predictor, &front[..]));
+                    let r = pipeline.candidate(records.len(), candidate.clone(), screen_with, observer)?;
                     journal.append(&r)?;
                     (r, false)
                 }
             };
+            if let (true, Some(latency)) = (predict_then_measure, record.latency.as_ref()) {
+                if let Ok(graph) = record.genome.build() {
+                    if let Some(row) = predictor_row(&space, &cfg.precisions, &record.genome, record.precision, &graph)
+                    {
+                        predictor.add(row, latency.median);
+                    }
+                }
+            }
+            strategy.measured(&candidate, record.objectives.as_deref(), record.latency.as_ref().map(|l| l.median));
             strategy.observe(&candidate, record.feasible.then_some(record.objectives.as_deref()).flatten());
             records.push(record);
             let progress = progress_of(&records, cfg.budget);
@@ -285,6 +304,7 @@ fn summarize(
         rejected: count(CandidateStatus::Rejected),
         failed: count(CandidateStatus::Failed),
         replayed,
+        measured: records.iter().filter(|r| r.status == CandidateStatus::Evaluated && r.latency.is_some()).count(),
         front,
         stage_medians: stage_medians(records),
         failures_by_stage,
@@ -341,6 +361,7 @@ impl Pipeline<'_> {
         &mut self,
         seq: usize,
         candidate: Candidate,
+        screen_with: Option<(&OnlinePredictor, &[Vec<f64>])>,
         observer: &mut dyn SearchObserver,
     ) -> Result<CandidateRecord, SearchError> {
         let mut record = CandidateRecord {
@@ -359,9 +380,10 @@ impl Pipeline<'_> {
             model_sha256: None,
             error: None,
             failed_stage: None,
+            latency_prediction: None,
             times: StageTimes::default(),
         };
-        if let Err(e) = self.stages(&mut record, observer)? {
+        if let Err(e) = self.stages(&mut record, screen_with, observer)? {
             record.status = CandidateStatus::Failed;
             record.error = Some(e.chain());
             record.failed_stage = Some(e.stage);
@@ -372,6 +394,7 @@ impl Pipeline<'_> {
     fn stages(
         &mut self,
         record: &mut CandidateRecord,
+        screen_with: Option<(&OnlinePredictor, &[Vec<f64>])>,
         observer: &mut dyn SearchObserver,
     ) -> Result<Result<(), CandidateError>, SearchError> {
         let t0 = Instant::now();
@@ -404,6 +427,46 @@ impl Pipeline<'_> {
 
         let input = LatencyInput { genome: &record.genome, precision: record.precision, onnx: &deployed };
         let key = CacheKey { model_sha256: sha, target: self.latency.name(), precision: record.precision.to_string() };
+        let mut accuracy = None;
+        if let Some((predictor, front)) = screen_with.filter(|_| self.cache.get(&key).is_none()) {
+            let t = Instant::now();
+            let scored = evaluate(self.evaluator, &self.work_dir, &record.hash, &record.genome, &graph, &emitted.onnx)?;
+            record.times.evaluate_ms = ms_since(t);
+            let acc = match scored {
+                Ok(result) => result.accuracy,
+                Err(e) => return Ok(Err(e)),
+            };
+            accuracy = Some(acc);
+            let row = predictor_row(self.space, &self.cfg.precisions, &record.genome, record.precision, &graph);
+            if let Some(p) = row.and_then(|row| predictor.predict(&row)) {
+                let optimistic = p.lower(OPTIMISM_Z);
+                let limit = self.cfg.constraints.max_latency_ms;
+                let best_case = objectives(&self.cfg.objectives, acc, optimistic, &cost);
+                let skipped = if limit.is_some_and(|max| optimistic > max) {
+                    Some(format!("predicted {:.4} (at best {optimistic:.4}) exceeds max_latency_ms", p.value()))
+                } else if front.iter().any(|f| dominates(f, &best_case)) {
+                    Some(format!(
+                        "predicted {:.4} (at best {optimistic:.4}): dominated by the measured front",
+                        p.value()
+                    ))
+                } else {
+                    None
+                };
+                record.latency_prediction = Some(LatencyPrediction {
+                    median: p.value(),
+                    log_std: p.log_std,
+                    measured: skipped.is_none(),
+                    skipped,
+                });
+                if record.latency_prediction.as_ref().is_some_and(|l| !l.measured) {
+                    record.accuracy = Some(acc);
+                    record.objectives = Some(objectives(&self.cfg.objectives, acc, p.value(), &cost));
+                    record.status = CandidateStatus::Evaluated;
+                    record.feasible = limit.is_none_or(|max| p.value() <= max);
+                    return Ok(Ok(()));
+                }
+            }
+        }
         let latency = match measure(self.latency, &mut self.cache, key, &input, &mut record.times, observer)? {
             Ok(l) => l,
             Err(e) => match e.source.downcast_ref::<DeployError>() {
@@ -417,15 +480,21 @@ impl Pipeline<'_> {
         };
         record.latency = Some(latency.clone());
 
-        let t = Instant::now();
-        let scored = evaluate(self.evaluator, &self.work_dir, &record.hash, &record.genome, &graph, &emitted.onnx)?;
-        record.times.evaluate_ms = ms_since(t);
-        let accuracy = match scored {
-            Ok(result) => result.accuracy,
-            Err(e) => return Ok(Err(e)),
+        let accuracy = match accuracy {
+            Some(a) => a,
+            None => {
+                let t = Instant::now();
+                let scored =
+                    evaluate(self.evaluator, &self.work_dir, &record.hash, &record.genome, &graph, &emitted.onnx)?;
+                record.times.evaluate_ms = ms_since(t);
+                match scored {
+                    Ok(result) => result.accuracy,
+                    Err(e) => return Ok(Err(e)),
+                }
+            }
         };
         record.accuracy = Some(accuracy);
-        record.objectives = Some(objectives(&self.cfg.objectives, accuracy, &latency, &cost));
+        record.objectives = Some(objectives(&self.cfg.objectives, accuracy, latency.median, &cost));
         record.status = CandidateStatus::Evaluated;
         record.feasible = self.cfg.constraints.max_latency_ms.is_none_or(|max| latency.median <= max);
         if !record.feasible {
@@ -551,17 +620,37 @@ fn evaluate(
     }))
 }
 
-fn objectives(objectives: &[Objective], accuracy: f64, latency: &LatencyStats, cost: &CostReport) -> Vec<f64> {
+fn objectives(objectives: &[Objective], accuracy: f64, latency: f64, cost: &CostReport) -> Vec<f64> {
     objectives
         .iter()
         .map(|o| match o {
             Objective::Accuracy => -accuracy,
-            Objective::Latency => latency.median,
+            Objective::Latency => latency,
             Objective::Params => cost.params as f64,
             Objective::Macs => cost.macs as f64,
             Objective::PeakMemory => cost.peak_activation_bytes as f64,
         })
         .collect()
+}
+
+/// Whether `a` is at least as good as `b` in every (minimized) objective and better in one.
+fn dominates(a: &[f64], b: &[f64]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x <= y) && a.iter().zip(b).any(|(x, y)| x < y)
+}
+
+/// The latency predictor's input row of a candidate: its IR features in its precision,
+/// then its encoding in the space.
+fn predictor_row(
+    space: &SearchSpace,
+    precisions: &[Precision],
+    genome: &Genome,
+    precision: Precision,
+    graph: &Graph,
+) -> Option<Vec<f64>> {
+    let mut row = ArchFeatures::of_architecture(graph, precision).ok()?.values();
+    let candidates = CandidateSpace::new(space, precisions).ok()?;
+    row.extend(candidates.encode(&Candidate { genome: genome.clone(), precision }).ok()?);
+    Some(row)
 }
 
 fn hex_sha256(bytes: &[u8]) -> String {

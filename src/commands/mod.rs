@@ -9,6 +9,7 @@ mod firmware;
 mod info;
 mod latency_corr;
 mod nb201_bench;
+mod predictor;
 mod progress;
 mod proxy_corr;
 mod quantize;
@@ -21,7 +22,7 @@ use anyhow::{Context, Result};
 use edgenas_compiler::space::nb201::Nb201Genome;
 use edgenas_compiler::space::Genome;
 
-use crate::cli::{ArchSource, Cli, Command, SpaceCommand};
+use crate::cli::{ArchSource, Cli, Command, PredictorCommand, SpaceCommand};
 
 /// Executes a parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
@@ -34,6 +35,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Bench(args) => bench::bench(&args),
         Command::BenchPipeline(args) => bench_pipeline::bench_pipeline(&args),
         Command::Nb201Bench(args) => nb201_bench::nb201_bench(&args),
+        Command::Predictor(PredictorCommand::Eval(args)) => predictor::eval(&args),
+        Command::Predictor(PredictorCommand::Fit(args)) => predictor::fit(&args),
         Command::Search(args) => search::search(&args),
         Command::ProxyCorr(args) => proxy_corr::proxy_corr(&args),
         Command::LatencyCorr(args) => latency_corr::latency_corr(&args),

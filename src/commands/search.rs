@@ -8,6 +8,7 @@ use anyhow::{bail, Context, Result};
 use edgenas_compiler::names::parse_name;
 use edgenas_compiler::quantize::Precision;
 use edgenas_search::strategy::StrategyKind;
+use edgenas_search::LatencyMode;
 use edgenas_search::{EvaluatorConfig, Search, SearchConfig, SearchSummary};
 
 use super::progress::SearchView;
@@ -91,6 +92,9 @@ fn config_from_args(a: &SearchArgs) -> Result<SearchConfig> {
     if let Some(v) = &a.target {
         cfg.latency.target = v.clone();
     }
+    if let Some(v) = &a.latency {
+        cfg.latency.mode = LatencyMode::parse(v)?;
+    }
     if let Some(v) = a.time_cap_ms {
         cfg.latency.time_cap_ms = v;
     }
@@ -132,6 +136,12 @@ fn print_summary(s: &SearchSummary) {
         s.rejected,
         if s.replayed > 0 { format!(", {} replayed from the journal", s.replayed) } else { String::new() }
     );
+    if s.measured < s.evaluated {
+        println!(
+            "latency measured for {} of {} evaluated candidates; the others were predicted and could not enter the front",
+            s.measured, s.evaluated
+        );
+    }
     println!("Pareto front ({} candidates):", s.front.len());
     println!("  {:<18} {:>10} {:>12} {:>12} {:>10}", "hash", "accuracy", "latency", "MACs", "params");
     for r in &s.front {

@@ -282,9 +282,9 @@ fn build_helper(
         return Ok(object);
     }
     let io_error = |what: &str, e: std::io::Error| unavailable(format!("{what} {}: {e}", cache_dir.display()));
-    std::fs::create_dir_all(&cache_dir).map_err(|e| io_error("cannot create the cache directory", e))?;
+    std::fs::create_dir_all(cache_dir).map_err(|e| io_error("cannot create the cache directory", e))?;
     let temp =
-        |suffix: &str| tempfile::Builder::new().prefix(&format!("{stem}-")).suffix(suffix).tempfile_in(&cache_dir);
+        |suffix: &str| tempfile::Builder::new().prefix(&format!("{stem}-")).suffix(suffix).tempfile_in(cache_dir);
     let c_file = temp(".c").map_err(|e| io_error("cannot write a source file in", e))?;
     std::fs::write(c_file.path(), source).map_err(|e| io_error("cannot write a source file in", e))?;
     let so_file = temp(".so.part").map_err(|e| io_error("cannot write an object file in", e))?;

@@ -1,7 +1,10 @@
 //! Cost analysis of an architecture graph: MACs, parameters, deployed weight bytes per
 //! precision, and peak activation memory in the execution order actually used.
 
+mod features;
 mod memory;
+
+pub use features::{ArchFeatures, OP_FAMILIES, STAGES};
 
 pub use memory::{activation_schedule, ActivationSchedule};
 

@@ -1,6 +1,7 @@
 //! Search spaces and genomes. A [`SearchSpace`] samples and mutates [`Genome`]s with a
 //! seeded RNG; a genome is self-contained: [`Genome::build`] needs no space.
 
+mod encoding;
 mod error;
 mod genome;
 pub mod mbconv;
