@@ -62,7 +62,7 @@ fn table_search_measures_a_third_of_the_candidates_for_the_same_front() {
     let measured = check_screened_run(&summary, &screened, limit);
     let (hv_all, hv_screened) = (hypervolume(&full.front, 10.68), hypervolume(&summary.front, 10.68));
     eprintln!("nb201-table:pixel3, random, 150 candidates: measured {measured}; hypervolume {hv_screened:.3} vs {hv_all:.3} measuring all");
-    // Measured at this commit: 45 of 150 and a hypervolume ratio of 0.999. A random
+    // Measured at this commit: 48 of 150 and a hypervolume ratio of 0.999. A random
     // search proposes the same candidates either way, so the ratio only moves when the
     // predictor drops a front member; 0.98 is the bar, 60 leaves room for a
     // slightly more cautious predictor without letting "measure everything" pass.
@@ -74,25 +74,30 @@ fn table_search_measures_a_third_of_the_candidates_for_the_same_front() {
 fn host_search_measures_fewer_candidates_than_it_evaluates() {
     let dir = tempfile::tempdir().unwrap();
     let (all, screened) = (dir.path().join("all"), dir.path().join("screened"));
-    let full =
-        Search::new(config("host", StrategyKind::Random, 40, None, LatencyMode::Measure)).start(&all, &mut ()).unwrap();
-    let summary = Search::new(config("host", StrategyKind::Random, 40, None, LatencyMode::PredictThenMeasure))
+    Search::new(config("host", StrategyKind::Random, 40, None, LatencyMode::Measure)).start(&all, &mut ()).unwrap();
+    let measured_all: Vec<CandidateRecord> = journal(&all);
+    let mut latencies: Vec<f64> = measured_all.iter().filter_map(|r| r.latency.as_ref().map(|l| l.median)).collect();
+    latencies.sort_by(f64::total_cmp);
+    // A latency budget this host meets with half of the candidates, whatever its speed.
+    let limit = latencies[latencies.len() / 2];
+    let within: Vec<CandidateRecord> =
+        measured_all.into_iter().filter(|r| r.latency.as_ref().is_some_and(|l| l.median <= limit)).collect();
+    let full_front: Vec<CandidateRecord> =
+        edgenas_search::report::front_of(&within).into_iter().cloned().collect();
+    let summary = Search::new(config("host", StrategyKind::Random, 40, Some(limit), LatencyMode::PredictThenMeasure))
         .start(&screened, &mut ())
         .unwrap();
-    let measured = check_screened_run(&summary, &screened, None);
-    let reference = journal(&all)
-        .iter()
-        .chain(journal(&screened).iter())
-        .filter_map(|r| r.latency.as_ref().map(|l| l.median))
-        .fold(0.0, f64::max);
-    let (hv_all, hv_screened) = (hypervolume(&full.front, reference), hypervolume(&summary.front, reference));
+    let measured = check_screened_run(&summary, &screened, Some(limit));
+    let (hv_all, hv_screened) = (hypervolume(&full_front, limit), hypervolume(&summary.front, limit));
     eprintln!(
-        "host, random, 40 candidates: measured {measured}; hypervolume {hv_screened:.3} vs {hv_all:.3} measuring all"
+        "host, random, 40 candidates, budget {limit:.3} ms: measured {measured}; hypervolume {hv_screened:.3} vs {hv_all:.3} measuring all"
     );
     // Both runs measure on this (shared, noisy) host, so their latencies differ by the
-    // host's noise: 0.95 allows the few-percent spread of two medians of one model.
+    // host's noise, and a candidate near the budget can fall on either side of it in one
+    // run and not the other: 0.9 allows that for one front member of the few this small
+    // run finds.
     assert!(measured < 40, "measured {measured} of 40");
-    assert!(hv_screened >= 0.95 * hv_all, "{hv_screened} vs {hv_all}");
+    assert!(hv_screened >= 0.9 * hv_all, "{hv_screened} vs {hv_all}");
 }
 
 #[test]

@@ -5,12 +5,17 @@
 use serde::{Deserialize, Serialize};
 
 use super::activation_schedule;
-use crate::ir::{DType, Graph, IrError, Op, TensorType};
+use std::collections::HashSet;
+
+use crate::ir::{DType, Graph, IrError, NodeId, Op, TensorType};
 use crate::lower;
 use crate::quantize::Precision;
 
 /// The op families features are grouped by, in [`ArchFeatures::values`] order.
 pub const OP_FAMILIES: [&str; 8] = ["conv", "pointwise", "depthwise", "linear", "add", "pool", "activation", "other"];
+
+/// Length of the log part of [`ArchFeatures::values`].
+const LOG_VALUES: usize = 5 + 1 + 3 + 3 * OP_FAMILIES.len() + 2 * STAGES;
 
 /// Resolution stages: a layer's stage is `log2(input resolution / its output height)`,
 /// capped at the last one.
@@ -18,6 +23,12 @@ pub const STAGES: usize = 6;
 
 /// Features of one architecture deployed in one precision. Byte counts are at the
 /// precision's activation and weight widths (int8 models keep int32 biases, as deployed).
+///
+/// Only the layers an inference engine runs are counted: a layer whose value does not
+/// depend on the graph input (it reads only zeros and constants, e.g. an NB201 edge after
+/// a `none` edge) is folded to a constant by tract, and one whose value no output needs
+/// (it feeds only `Zero` ops) is dropped. [`super::CostReport`] counts every layer, by the
+/// NB201 paper's MACs convention; these features count what runs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ArchFeatures {
     pub precision: Precision,
@@ -64,6 +75,7 @@ impl ArchFeatures {
             .unwrap_or(1)
             .max(1);
         let bytes_at = |t: &TensorType| t.numel() as u64 * act_dtype.size() as u64;
+        let runs = layers_that_run(&g, &schedule.order)?;
         let mut f = ArchFeatures {
             precision,
             input_resolution,
@@ -78,6 +90,9 @@ impl ArchFeatures {
             stage_bytes: [0; STAGES],
         };
         for &id in &schedule.order {
+            if !runs.contains(&id) {
+                continue;
+            }
             let node = g.node(id);
             let family = match &node.op {
                 Op::Input(_) | Op::ZeroConst(_) => continue,
@@ -128,11 +143,30 @@ impl ArchFeatures {
             names.push(format!("stage{s}_log_macs"));
             names.push(format!("stage{s}_log_bytes"));
         }
+        names.push("mmacs".into());
+        for fam in OP_FAMILIES {
+            names.push(format!("{fam}_layers_linear"));
+            names.push(format!("{fam}_mmacs"));
+            names.push(format!("{fam}_mbytes"));
+        }
         names
     }
 
-    /// The features as numbers for a regression: counts as they are, sizes as `ln(1 + x)`
-    /// (latency is closer to linear in the log of a size than in the size).
+    /// Columns of [`ArchFeatures::values`] that are logs of sizes (and counts and flags):
+    /// inputs of a power-law model of log-latency.
+    pub fn log_columns() -> std::ops::Range<usize> {
+        0..LOG_VALUES
+    }
+
+    /// Columns of [`ArchFeatures::values`] that are sizes themselves (millions of MACs and
+    /// bytes per op family, layer counts): inputs of an additive cost model of latency.
+    pub fn linear_columns() -> std::ops::Range<usize> {
+        LOG_VALUES..LOG_VALUES + 1 + 3 * OP_FAMILIES.len()
+    }
+
+    /// The features as numbers for a regression: first [`ArchFeatures::log_columns`]
+    /// (counts as they are, sizes as `ln(1 + x)`), then [`ArchFeatures::linear_columns`]
+    /// (sizes in millions).
     pub fn values(&self) -> Vec<f64> {
         let log = |v: u64| (v as f64).ln_1p();
         let mut v = vec![
@@ -157,8 +191,55 @@ impl ArchFeatures {
             v.push(log(self.stage_macs[s]));
             v.push(log(self.stage_bytes[s]));
         }
+        v.push(self.macs as f64 * 1e-6);
+        for i in 0..OP_FAMILIES.len() {
+            v.push(self.layers[i] as f64);
+            v.push(self.family_macs[i] as f64 * 1e-6);
+            v.push(self.family_bytes[i] as f64 * 1e-6);
+        }
         v
     }
+}
+
+/// The nodes whose value depends on the graph input and is needed by an output, less the
+/// additions of zeros (an `Add` with one operand that is not zero is that operand).
+fn layers_that_run(g: &Graph, order: &[NodeId]) -> Result<HashSet<NodeId>, IrError> {
+    let mut varies = HashSet::new();
+    let mut zero = HashSet::new();
+    let mut identity_adds = HashSet::new();
+    for &id in order {
+        let inputs = g.inputs_of(id)?;
+        let op = &g.node(id).op;
+        let depends = match op {
+            Op::Input(_) => true,
+            Op::Zero(_) | Op::ZeroConst(_) => false,
+            _ => inputs.iter().any(|p| varies.contains(p)),
+        };
+        let is_zero = match op {
+            Op::Zero(_) | Op::ZeroConst(_) => true,
+            Op::Add(_) | Op::Identity(_) | Op::Pool(_) | Op::GlobalAvgPool(_) | Op::Flatten(_) => {
+                inputs.iter().all(|p| zero.contains(p))
+            }
+            _ => false,
+        };
+        if depends {
+            varies.insert(id);
+        }
+        if is_zero {
+            zero.insert(id);
+        }
+        if matches!(op, Op::Add(_)) && inputs.iter().filter(|p| !zero.contains(*p)).count() < 2 {
+            identity_adds.insert(id);
+        }
+    }
+    let mut needed: HashSet<NodeId> = g.outputs().iter().copied().collect();
+    for &id in order.iter().rev() {
+        if !needed.contains(&id) || matches!(g.node(id).op, Op::Zero(_)) {
+            continue;
+        }
+        needed.extend(g.inputs_of(id)?);
+    }
+    Ok(varies.intersection(&needed).copied().filter(|id| !identity_adds.contains(id)).collect())
 }
 
 #[cfg(test)]
@@ -166,13 +247,13 @@ mod tests {
     use super::*;
     use crate::cost::CostReport;
     use crate::rng::SeededRng;
-    use crate::space::SearchSpace;
+    use crate::space::{Genome, SearchSpace};
 
     #[test]
     fn features_agree_with_the_cost_report_and_name_every_value() {
-        for name in ["nb201", "mbconv-phone"] {
-            let space = SearchSpace::resolve(name).unwrap();
-            let genome = space.sample(&mut SeededRng::new(5));
+        let nb201_6111 = Genome::Nb201(crate::space::nb201::Nb201Genome::from_index(6111).unwrap());
+        let mbconv = SearchSpace::resolve("mbconv-phone").unwrap().sample(&mut SeededRng::new(5));
+        for (name, genome) in [("nb201 6111 (no none edge)", nb201_6111), ("mbconv-phone", mbconv)] {
             let graph = genome.build().unwrap();
             let cost = CostReport::analyze(&graph).unwrap();
             let f = ArchFeatures::of_architecture(&graph, Precision::F32).unwrap();
@@ -183,6 +264,8 @@ mod tests {
             assert_eq!(f.family_macs.iter().sum::<u64>(), f.macs);
             assert_eq!(f.stage_macs.iter().sum::<u64>(), f.macs);
             assert_eq!(ArchFeatures::names().len(), f.values().len());
+            assert_eq!(ArchFeatures::linear_columns().end, f.values().len());
+            assert_eq!(f.values()[ArchFeatures::linear_columns().start], f.macs as f64 * 1e-6);
             let int8 = ArchFeatures::of_architecture(&graph, Precision::Int8).unwrap();
             assert!(
                 int8.peak_activation_bytes * 4 == f.peak_activation_bytes,
@@ -190,6 +273,22 @@ mod tests {
             );
             assert!(int8.weight_bytes < f.weight_bytes);
         }
+    }
+
+    #[test]
+    fn layers_after_a_none_edge_are_not_counted() {
+        let arch = |s: &str| {
+            let g = Genome::Nb201(crate::space::nb201::Nb201Genome::from_arch(&s.parse().unwrap()));
+            let graph = g.build().unwrap();
+            (CostReport::analyze(&graph).unwrap().macs, ArchFeatures::of_architecture(&graph, Precision::F32).unwrap())
+        };
+        let (cost, folded) = arch("|none~0|+|none~0|nor_conv_1x1~1|+|skip_connect~0|nor_conv_1x1~1|nor_conv_1x1~2|");
+        let (_, identity) = arch("|none~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|");
+        assert!(folded.macs < cost, "the three 1x1 convs read zeros only");
+        assert_eq!(folded.macs, identity.macs, "both cells compute the identity (plus constants)");
+        assert_eq!(folded.layers[..4], identity.layers[..4], "no convolution or linear layer more");
+        let (_, skips) = arch("|skip_connect~0|+|skip_connect~0|skip_connect~1|+|none~0|none~1|skip_connect~2|");
+        assert_eq!(skips.layers[4], identity.layers[4] + 15, "one real add in each of the 15 cells (node 2 = x + x)");
     }
 
     #[test]

@@ -8,12 +8,31 @@ use serde::{Deserialize, Serialize};
 
 use super::regression::{Ridge, RIDGE_LAMBDAS};
 
+/// What a member's ridge regression predicts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MemberScale {
+    /// The log-latency, from columns that are logs of sizes (a power law).
+    #[default]
+    Log,
+    /// The latency itself, from columns that are sizes: an additive cost model (each
+    /// layer family's MACs and bytes at their own cost), clamped to a tenth of the
+    /// fastest training latency before the log is taken.
+    Linear,
+}
+
 /// One member: a ridge regression over some columns of the input row.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EnsembleMember {
     /// What the columns are (for reports).
     pub name: String,
     pub columns: Vec<usize>,
+    #[serde(default)]
+    pub scale: MemberScale,
+    /// For [`MemberScale::Linear`]: the smallest prediction taken (a tenth of the fastest
+    /// training latency).
+    #[serde(default)]
+    pub floor: f64,
     pub ridge: Ridge,
     /// Normalized: the weights of all members sum to 1.
     pub weight: f64,
@@ -46,11 +65,35 @@ impl Prediction {
     }
 }
 
-/// A member group: a name and the input columns it reads.
+/// A member group: a name, the input columns it reads and what it predicts.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ColumnGroup {
     pub name: String,
     pub columns: Vec<usize>,
+    pub scale: MemberScale,
+}
+
+impl ColumnGroup {
+    /// A group predicting the log-latency.
+    pub fn log(name: impl Into<String>, columns: Vec<usize>) -> Self {
+        ColumnGroup { name: name.into(), columns, scale: MemberScale::Log }
+    }
+
+    /// A group predicting the latency itself (an additive cost model).
+    pub fn linear(name: impl Into<String>, columns: Vec<usize>) -> Self {
+        ColumnGroup { name: name.into(), columns, scale: MemberScale::Linear }
+    }
+}
+
+impl EnsembleMember {
+    fn predict_log(&self, row: &[f64]) -> f64 {
+        let x: Vec<f64> = self.columns.iter().map(|&c| row.get(c).copied().unwrap_or(f64::NAN)).collect();
+        let p = self.ridge.predict(&x);
+        match self.scale {
+            MemberScale::Log => p,
+            MemberScale::Linear => p.max(self.floor).ln(),
+        }
+    }
 }
 
 /// The weighted ensemble.
@@ -84,10 +127,21 @@ impl LatencyEnsemble {
             if x.iter().flatten().any(|v| !v.is_finite()) {
                 continue;
             }
-            if let Some(ridge) = Ridge::fit(&x, log_latency, &RIDGE_LAMBDAS) {
+            let (ridge, floor) = match group.scale {
+                MemberScale::Log => (Ridge::fit(&x, log_latency, &RIDGE_LAMBDAS), 0.0),
+                MemberScale::Linear => {
+                    let latency: Vec<f64> = log_latency.iter().map(|l| l.exp()).collect();
+                    let floor = latency.iter().copied().fold(f64::INFINITY, f64::min) / 10.0;
+                    let loss = |p: f64, row: usize| (p.max(floor).ln() - log_latency[row]).powi(2);
+                    (Ridge::fit_scored(&x, &latency, &RIDGE_LAMBDAS, &loss), floor)
+                }
+            };
+            if let Some(ridge) = ridge {
                 members.push(EnsembleMember {
                     name: group.name.clone(),
                     columns: group.columns.clone(),
+                    scale: group.scale,
+                    floor,
                     ridge,
                     weight: 0.0,
                 });
@@ -106,13 +160,7 @@ impl LatencyEnsemble {
 
     /// Predicts one row (of the same columns as the training rows).
     pub fn predict(&self, row: &[f64]) -> Prediction {
-        let predictions: Vec<f64> = self
-            .members
-            .iter()
-            .map(|m| {
-                m.ridge.predict(&m.columns.iter().map(|&c| row.get(c).copied().unwrap_or(f64::NAN)).collect::<Vec<_>>())
-            })
-            .collect();
+        let predictions: Vec<f64> = self.members.iter().map(|m| m.predict_log(row)).collect();
         let log_mean: f64 = self.members.iter().zip(&predictions).map(|(m, p)| m.weight * p).sum();
         let spread: f64 = self.members.iter().zip(&predictions).map(|(m, p)| m.weight * (p - log_mean).powi(2)).sum();
         let loo: f64 = self.members.iter().map(|m| m.weight * m.ridge.loo_mse).sum();
@@ -145,15 +193,22 @@ mod tests {
     fn the_member_that_explains_the_samples_takes_the_weight() {
         let rows: Vec<Vec<f64>> = (0..12).map(|i| vec![i as f64, ((i * 5) % 7) as f64]).collect();
         let y: Vec<f64> = rows.iter().map(|r| 0.5 + 0.3 * r[0]).collect();
-        let groups = [
-            ColumnGroup { name: "good".into(), columns: vec![0] },
-            ColumnGroup { name: "noise".into(), columns: vec![1] },
-        ];
+        let groups = [ColumnGroup::log("good", vec![0]), ColumnGroup::log("noise", vec![1])];
         let e = LatencyEnsemble::fit(&rows, &y, &groups).unwrap();
         assert!(e.members[0].weight > 0.99, "{:?}", e.members);
         let p = e.predict(&[20.0, 3.0]);
         assert!((p.log_mean - 6.5).abs() < 0.05 && p.log_std < 0.1);
         assert!(p.lower(2.0) < p.value() && p.value() < p.upper(2.0));
+    }
+
+    #[test]
+    fn an_additive_cost_model_is_fitted_in_linear_units() {
+        let rows: Vec<Vec<f64>> = (0..20).map(|i| vec![(i % 5) as f64 + 1.0, ((i * 3) % 7) as f64]).collect();
+        let y: Vec<f64> = rows.iter().map(|r| (2.0 * r[0] + 0.5 * r[1] + 1.0).ln()).collect();
+        let e = LatencyEnsemble::fit(&rows, &y, &[ColumnGroup::linear("sum", vec![0, 1]), ColumnGroup::log("first", vec![0])])
+            .unwrap();
+        assert!(e.members[0].weight > 0.99, "{:?}", e.members);
+        assert!((e.predict(&[10.0, 10.0]).value() - 26.0).abs() < 0.1);
     }
 
     #[test]

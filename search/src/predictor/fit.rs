@@ -15,6 +15,7 @@ use edgenas_deploy::{emit_genome, quantize_for_target, BatchNormInit, DeployProg
 use edgenas_targets::Target;
 
 use super::ensemble::{stratified_sample, ColumnGroup, LatencyEnsemble};
+use super::online::feature_groups;
 use super::file::{PredictorFile, PREDICTOR_FORMAT_VERSION};
 use super::regression::{Ridge, RIDGE_LAMBDAS};
 use super::PredictorError;
@@ -175,10 +176,8 @@ pub fn fit_from_runs(
     let picked = stratified_sample(&scores, k, &mut SeededRng::derive(seed, "predictor.fit"));
     let x: Vec<Vec<f64>> = picked.iter().map(|&i| row(own[i])).collect();
     let y: Vec<f64> = picked.iter().map(|&i| own[i].log_latency).collect();
-    let mut groups: Vec<ColumnGroup> =
-        (0..5).map(|c| ColumnGroup { name: inputs[c].clone(), columns: vec![c] }).collect();
-    groups.extend((base..inputs.len()).map(|c| ColumnGroup { name: inputs[c].clone(), columns: vec![c] }));
-    groups.push(ColumnGroup { name: "ir-features".into(), columns: (0..base).collect() });
+    let mut groups = feature_groups(0);
+    groups.extend((base..inputs.len()).map(|c| ColumnGroup::log(inputs[c].clone(), vec![c])));
     let model = LatencyEnsemble::fit(&x, &y, &groups)
         .ok_or_else(|| PredictorError::Config(format!("cannot fit a predictor of `{target}` from {k} samples")))?;
     Ok(PredictorFile {

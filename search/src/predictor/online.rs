@@ -30,18 +30,9 @@ impl OnlinePredictor {
     /// A predictor over rows of [`ArchFeatures::values`] followed by `encoding_len`
     /// encoding columns.
     pub fn new(encoding_len: usize) -> Self {
-        let names = ArchFeatures::names();
-        let base = names.len();
-        let mut groups: Vec<ColumnGroup> =
-            (0..6).map(|c| ColumnGroup { name: names[c].clone(), columns: vec![c] }).collect();
-        groups.push(ColumnGroup { name: "ir-features".into(), columns: (0..base).collect() });
-        if encoding_len > 0 {
-            groups.push(ColumnGroup { name: "encoding".into(), columns: (base..base + encoding_len).collect() });
-            groups
-                .push(ColumnGroup { name: "ir-features+encoding".into(), columns: (0..base + encoding_len).collect() });
-        }
-        OnlinePredictor { groups, rows: Vec::new(), log_latency: Vec::new(), model: None }
+        OnlinePredictor { groups: feature_groups(encoding_len), rows: Vec::new(), log_latency: Vec::new(), model: None }
     }
+
 
     /// Adds a measurement (a positive latency) and refits.
     pub fn add(&mut self, row: Vec<f64>, latency: f64) {
@@ -63,4 +54,23 @@ impl OnlinePredictor {
     pub fn predict(&self, row: &[f64]) -> Option<Prediction> {
         self.model.as_ref().map(|m| m.predict(row)).filter(|p| p.log_mean.is_finite() && p.log_std.is_finite())
     }
+}
+
+/// The ensemble's groups over rows of [`ArchFeatures::values`] followed by `extra` other
+/// columns (an encoding, priors): the six headline features alone, the log features (a
+/// power law), the linear features (an additive cost model), and with `extra` columns
+/// those alone and everything together.
+pub fn feature_groups(extra: usize) -> Vec<ColumnGroup> {
+    let names = ArchFeatures::names();
+    let base = names.len();
+    let mut groups: Vec<ColumnGroup> = (0..6).map(|c| ColumnGroup::log(names[c].clone(), vec![c])).collect();
+    groups.push(ColumnGroup::log("ir-features", ArchFeatures::log_columns().collect()));
+    groups.push(ColumnGroup::linear("additive", ArchFeatures::linear_columns().collect()));
+    if extra > 0 {
+        groups.push(ColumnGroup::log("extra", (base..base + extra).collect()));
+        let mut all: Vec<usize> = ArchFeatures::log_columns().collect();
+        all.extend(base..base + extra);
+        groups.push(ColumnGroup::log("ir-features+extra", all));
+    }
+    groups
 }

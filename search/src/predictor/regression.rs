@@ -69,7 +69,8 @@ pub struct Ridge {
     pub scale: Vec<f64>,
     pub weights: Vec<f64>,
     pub lambda: f64,
-    /// Mean squared leave-one-out residual on the training rows.
+    /// Mean leave-one-out loss on the training rows: the squared residual for
+    /// [`Ridge::fit`], the caller's loss for [`Ridge::fit_scored`].
     pub loo_mse: f64,
 }
 
@@ -80,6 +81,13 @@ impl Ridge {
     /// Fits rows `x` (all the same length) to `y`; `None` with fewer than two rows. A
     /// feature constant over the rows gets weight 0.
     pub fn fit(x: &[Vec<f64>], y: &[f64], lambdas: &[f64]) -> Option<Ridge> {
+        Self::fit_scored(x, y, lambdas, &|prediction, row| (prediction - y[row]).powi(2))
+    }
+
+    /// [`Ridge::fit`] with the penalty picked by the mean of `loss(leave-one-out
+    /// prediction, row)` instead of the squared residual (e.g. an error in log units for a
+    /// model fitted in linear units).
+    pub fn fit_scored(x: &[Vec<f64>], y: &[f64], lambdas: &[f64], loss: &dyn Fn(f64, usize) -> f64) -> Option<Ridge> {
         let n = y.len();
         if n < 2 || x.len() != n {
             return None;
@@ -118,12 +126,12 @@ impl Ridge {
             let Some(inv) = spd_inverse(&a, d) else { continue };
             let weights: Vec<f64> = (0..d).map(|i| (0..d).map(|j| inv[i * d + j] * zty[j]).sum()).collect();
             let mut loo = 0.0;
-            for (row, &t) in z.iter().zip(&yc) {
+            for (k, (row, &t)) in z.iter().zip(&yc).enumerate() {
                 let fitted: f64 = row.iter().zip(&weights).map(|(a, b)| a * b).sum();
                 let leverage: f64 = 1.0 / n as f64
                     + (0..d).map(|i| row[i] * (0..d).map(|j| inv[i * d + j] * row[j]).sum::<f64>()).sum::<f64>();
                 let r = (t - fitted) / (1.0 - leverage).max(1e-6);
-                loo += r * r;
+                loo += loss(y[k] - r, k);
             }
             let loo_mse = loo / n as f64;
             if best.as_ref().is_none_or(|b| loo_mse < b.loo_mse) {
