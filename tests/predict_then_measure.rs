@@ -82,8 +82,7 @@ fn host_search_measures_fewer_candidates_than_it_evaluates() {
     let limit = latencies[latencies.len() / 2];
     let within: Vec<CandidateRecord> =
         measured_all.into_iter().filter(|r| r.latency.as_ref().is_some_and(|l| l.median <= limit)).collect();
-    let full_front: Vec<CandidateRecord> =
-        edgenas_search::report::front_of(&within).into_iter().cloned().collect();
+    let full_front: Vec<CandidateRecord> = edgenas_search::report::front_of(&within).into_iter().cloned().collect();
     let summary = Search::new(config("host", StrategyKind::Random, 40, Some(limit), LatencyMode::PredictThenMeasure))
         .start(&screened, &mut ())
         .unwrap();

@@ -218,3 +218,42 @@ fn cli_fits_a_table_predictor_and_evaluates_any_table() {
     let none = common::edgenas(&["predictor", "fit", "--target", "host", "--from", dir.path().to_str().unwrap()]);
     assert!(common::stderr(&none).contains("not a search run directory"), "{}", common::stderr(&none));
 }
+
+#[test]
+fn fit_from_runs_measures_what_the_runs_lack_and_uses_the_other_targets_as_priors() {
+    use edgenas_search::predictor::fit::{fit_from_runs, measure_samples, read_runs};
+    let dir = tempfile::tempdir().unwrap();
+    let mut dirs = Vec::new();
+    for device in ["pixel3", "gold_6240"] {
+        let mut cfg = SearchConfig::default_run();
+        cfg.latency.target = format!("nb201-table:{device}");
+        cfg.strategy = StrategyKind::Random;
+        cfg.budget = 60;
+        let out = dir.path().join(device);
+        Search::new(cfg).start(&out, &mut ()).unwrap();
+        dirs.push(out);
+    }
+    let runs = read_runs(&dirs).unwrap();
+    assert_eq!(runs.len(), 120);
+
+    let target = "nb201-table:samsung_a50";
+    let measured = measure_samples(&runs, target, 12, 0, 1000, &mut |_| {}).unwrap();
+    assert_eq!(measured.len(), 12, "nothing of the runs was measured on {target}");
+    let table = Nb201Table::builtin();
+    for m in &measured {
+        let edgenas_compiler::space::Genome::Nb201(g) = &m.genome else { panic!("nb201 run") };
+        let ms = table.latency_ms(g.index, "samsung_a50").unwrap();
+        assert!((m.log_latency - ms.ln()).abs() < 1e-12, "measured on the target itself");
+    }
+    let mut all = runs.clone();
+    all.extend(measured);
+    let file = fit_from_runs(&all, target, 12, 0).unwrap();
+    assert!(file.inputs.iter().any(|i| i == "prior:nb201-table:pixel3"), "{:?}", file.inputs);
+    assert!(file.inputs.iter().any(|i| i == "prior:nb201-table:gold_6240"), "{:?}", file.inputs);
+    assert_eq!(file.samples, 12);
+
+    let e = fit_from_runs(&all, "nb201-table:1080ti_1", 5, 0).unwrap_err().to_string();
+    assert!(e.contains("measured nothing on `nb201-table:1080ti_1`"), "{e}");
+    let e = fit_from_runs(&all, target, 40, 0).unwrap_err().to_string();
+    assert!(e.contains("12 distinct measurements"), "{e}");
+}

@@ -205,8 +205,12 @@ mod tests {
     fn an_additive_cost_model_is_fitted_in_linear_units() {
         let rows: Vec<Vec<f64>> = (0..20).map(|i| vec![(i % 5) as f64 + 1.0, ((i * 3) % 7) as f64]).collect();
         let y: Vec<f64> = rows.iter().map(|r| (2.0 * r[0] + 0.5 * r[1] + 1.0).ln()).collect();
-        let e = LatencyEnsemble::fit(&rows, &y, &[ColumnGroup::linear("sum", vec![0, 1]), ColumnGroup::log("first", vec![0])])
-            .unwrap();
+        let e = LatencyEnsemble::fit(
+            &rows,
+            &y,
+            &[ColumnGroup::linear("sum", vec![0, 1]), ColumnGroup::log("first", vec![0])],
+        )
+        .unwrap();
         assert!(e.members[0].weight > 0.99, "{:?}", e.members);
         assert!((e.predict(&[10.0, 10.0]).value() - 26.0).abs() < 0.1);
     }

@@ -15,12 +15,12 @@ use edgenas_deploy::{emit_genome, quantize_for_target, BatchNormInit, DeployProg
 use edgenas_targets::Target;
 
 use super::ensemble::{stratified_sample, ColumnGroup, LatencyEnsemble};
-use super::online::feature_groups;
 use super::file::{PredictorFile, PREDICTOR_FORMAT_VERSION};
+use super::online::feature_groups;
 use super::regression::{Ridge, RIDGE_LAMBDAS};
 use super::PredictorError;
 use crate::config::LatencyConfig;
-use crate::journal::{CandidateRecord, CandidateStatus, Journal};
+use crate::journal::{CandidateRecord, CandidateStatus};
 use crate::latency::{latency_source, LatencyInput};
 use crate::run::{CONFIG_FILE, JOURNAL_FILE};
 use crate::SearchConfig;
@@ -38,7 +38,8 @@ pub struct RunMeasurement {
     pub log_latency: f64,
 }
 
-/// Every measured candidate of the runs in `dirs` (each a search run directory).
+/// Every measured candidate of the runs in `dirs` (each a search run directory, read and
+/// never written: a torn last journal line, from a run killed mid-write, is skipped).
 pub fn read_runs(dirs: &[PathBuf]) -> Result<Vec<RunMeasurement>, PredictorError> {
     let mut out = Vec::new();
     for dir in dirs {
@@ -51,8 +52,22 @@ pub fn read_runs(dirs: &[PathBuf]) -> Result<Vec<RunMeasurement>, PredictorError
             )));
         }
         let cfg = SearchConfig::from_toml_file(&config).map_err(|e| PredictorError::Config(e.to_string()))?;
-        let (_, records): (Journal<CandidateRecord>, Vec<CandidateRecord>) =
-            Journal::open(&journal).map_err(|e| PredictorError::Config(e.to_string()))?;
+        let text = std::fs::read_to_string(&journal).map_err(|source| PredictorError::Io {
+            what: "reading journal",
+            path: journal.clone(),
+            source,
+        })?;
+        let lines: Vec<&str> = text.lines().collect();
+        let mut records = Vec::with_capacity(lines.len());
+        for (i, line) in lines.iter().enumerate() {
+            match serde_json::from_str::<CandidateRecord>(line) {
+                Ok(r) => records.push(r),
+                Err(_) if i + 1 == lines.len() && !text.ends_with('\n') => {}
+                Err(e) => {
+                    return Err(PredictorError::Config(format!("{} line {}: {e}", journal.display(), i + 1)));
+                }
+            }
+        }
         for r in records {
             let Some(latency) = r.latency.as_ref().filter(|l| l.median > 0.0 && l.median.is_finite()) else { continue };
             if r.status == CandidateStatus::Rejected {

@@ -33,7 +33,6 @@ impl OnlinePredictor {
         OnlinePredictor { groups: feature_groups(encoding_len), rows: Vec::new(), log_latency: Vec::new(), model: None }
     }
 
-
     /// Adds a measurement (a positive latency) and refits.
     pub fn add(&mut self, row: Vec<f64>, latency: f64) {
         if !(latency > 0.0 && latency.is_finite()) || row.iter().any(|v| !v.is_finite()) {
