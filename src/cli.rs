@@ -108,8 +108,9 @@ pub struct PredictorFitArgs {
     /// Measured architectures to fit from.
     #[arg(long, default_value_t = 10)]
     pub samples: usize,
-    /// Search run directories whose journals hold the measurements.
-    #[arg(long, value_name = "RUN_DIR", num_args = 1..)]
+    /// Search run directories (their journals) or latency cache files
+    /// (`latency_cache.jsonl`) that hold the measurements.
+    #[arg(long, value_name = "RUN_DIR|CACHE", num_args = 1..)]
     pub from: Vec<PathBuf>,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,

@@ -235,6 +235,15 @@ fn fit_from_runs_measures_what_the_runs_lack_and_uses_the_other_targets_as_prior
     }
     let runs = read_runs(&dirs).unwrap();
     assert_eq!(runs.len(), 120);
+    let cached = read_runs(&[dirs[0].join("latency_cache.jsonl")]).unwrap();
+    assert_eq!(cached.len(), 60, "a latency cache names what it measured");
+    assert!(cached.iter().all(|m| m.target == "nb201-table:pixel3"));
+    let mut from_journal: Vec<(String, u64)> =
+        runs[..60].iter().map(|m| (m.key.clone(), m.log_latency.to_bits())).collect();
+    let mut from_cache: Vec<(String, u64)> = cached.iter().map(|m| (m.key.clone(), m.log_latency.to_bits())).collect();
+    from_journal.sort();
+    from_cache.sort();
+    assert_eq!(from_cache, from_journal);
 
     let target = "nb201-table:samsung_a50";
     let measured = measure_samples(&runs, target, 12, 0, 1000, &mut |_| {}).unwrap();

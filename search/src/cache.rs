@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use edgenas_runtime::LatencyStats;
 use serde::{Deserialize, Serialize};
 
+use crate::candidate::Candidate;
 use crate::SearchError;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -22,6 +23,29 @@ pub struct CacheKey {
 struct CacheLine {
     key: CacheKey,
     latency: LatencyStats,
+    /// What was measured, so a predictor can be fitted from the cache; absent in caches
+    /// written before predictors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    candidate: Option<Candidate>,
+}
+
+/// One measurement of a cache file, with the candidate it measured.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CachedMeasurement {
+    pub key: CacheKey,
+    pub latency: LatencyStats,
+    pub candidate: Candidate,
+}
+
+/// The measurements of the cache file at `path` that name their candidate, read without
+/// opening it for writing; lines that do not parse (a torn last write) are skipped.
+pub fn read_cached_measurements(path: &Path) -> Result<Vec<CachedMeasurement>, SearchError> {
+    let text = std::fs::read_to_string(path).map_err(SearchError::io("reading latency cache", path))?;
+    Ok(text
+        .lines()
+        .filter_map(|line| serde_json::from_str::<CacheLine>(line).ok())
+        .filter_map(|l| Some(CachedMeasurement { key: l.key, latency: l.latency, candidate: l.candidate? }))
+        .collect())
 }
 
 pub struct LatencyCache {
@@ -64,9 +88,14 @@ impl LatencyCache {
         self.entries.get(key)
     }
 
-    pub fn insert(&mut self, key: CacheKey, latency: LatencyStats) -> Result<(), SearchError> {
-        let mut line = serde_json::to_string(&CacheLine { key: key.clone(), latency: latency.clone() })
-            .map_err(|e| SearchError::Journal { path: self.path.clone(), line: 0, reason: e.to_string() })?;
+    /// Records a measurement of `candidate` (appended to the file at once).
+    pub fn insert(&mut self, key: CacheKey, latency: LatencyStats, candidate: &Candidate) -> Result<(), SearchError> {
+        let line = CacheLine { key: key.clone(), latency: latency.clone(), candidate: Some(candidate.clone()) };
+        let mut line = serde_json::to_string(&line).map_err(|e| SearchError::Journal {
+            path: self.path.clone(),
+            line: 0,
+            reason: e.to_string(),
+        })?;
         line.push('\n');
         self.file.write_all(line.as_bytes()).map_err(SearchError::io("appending to", &self.path))?;
         self.file.flush().map_err(SearchError::io("flushing", &self.path))?;

@@ -587,7 +587,8 @@ fn measure(
     };
     times.compile_ms = measured.compile.as_secs_f64() * 1e3;
     times.measure_ms = ms_since(t) - times.compile_ms;
-    cache.insert(key, measured.latency.clone())?;
+    let candidate = Candidate { genome: input.genome.clone(), precision: input.precision };
+    cache.insert(key, measured.latency.clone(), &candidate)?;
     Ok(Ok(measured.latency))
 }
 

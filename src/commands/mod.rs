@@ -19,7 +19,7 @@ mod space;
 mod targets;
 
 use anyhow::{Context, Result};
-use edgenas_compiler::space::nb201::Nb201Genome;
+use edgenas_compiler::space::nb201::{Nb201Genome, Nb201Table};
 use edgenas_compiler::space::Genome;
 
 use crate::cli::{ArchSource, Cli, Command, PredictorCommand, SpaceCommand};
@@ -71,6 +71,15 @@ fn genome_or_default(source: &ArchSource) -> Result<Genome> {
 }
 
 /// Writes `bytes` to `path` atomically, with the path in the error.
+/// The NB201 table at `path`, or the shipped one.
+fn nb201_table(path: Option<&std::path::Path>) -> Result<std::borrow::Cow<'static, Nb201Table>> {
+    let Some(path) = path else { return Ok(std::borrow::Cow::Borrowed(Nb201Table::builtin())) };
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading the NB201 table {}", path.display()))?;
+    let table = Nb201Table::from_csv(&text, &path.display().to_string())
+        .with_context(|| format!("parsing the NB201 table {}", path.display()))?;
+    Ok(std::borrow::Cow::Owned(table))
+}
+
 fn write_file(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
     edgenas_runtime::write_atomic(path, bytes).with_context(|| format!("writing {}", path.display()))
 }

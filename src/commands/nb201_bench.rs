@@ -1,5 +1,5 @@
 use anyhow::{Context, Result};
-use edgenas_compiler::space::nb201::{Nb201Table, NB201_SIZE};
+use edgenas_compiler::space::nb201::NB201_SIZE;
 
 use edgenas_search::evaluate::Nb201Dataset;
 use edgenas_search::nb201_bench::{run_nb201_bench, Nb201BenchConfig, Nb201BenchReport};
@@ -8,17 +8,7 @@ use edgenas_search::strategy::StrategyKind;
 use crate::cli::Nb201BenchArgs;
 
 pub fn nb201_bench(args: &Nb201BenchArgs) -> Result<()> {
-    let loaded;
-    let table = match &args.table {
-        Some(path) => {
-            let text =
-                std::fs::read_to_string(path).with_context(|| format!("reading the NB201 table {}", path.display()))?;
-            loaded = Nb201Table::from_csv(&text, &path.display().to_string())
-                .with_context(|| format!("parsing the NB201 table {}", path.display()))?;
-            &loaded
-        }
-        None => Nb201Table::builtin(),
-    };
+    let table = &*super::nb201_table(args.table.as_deref())?;
     let strategies = args
         .strategies
         .iter()

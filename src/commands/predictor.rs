@@ -8,17 +8,7 @@ use super::progress::DeployView;
 use crate::cli::{PredictorEvalArgs, PredictorFitArgs};
 
 pub fn eval(args: &PredictorEvalArgs) -> Result<()> {
-    let loaded;
-    let table = match &args.table {
-        Some(path) => {
-            let text =
-                std::fs::read_to_string(path).with_context(|| format!("reading the table {}", path.display()))?;
-            loaded = Nb201Table::from_csv(&text, &path.display().to_string())
-                .with_context(|| format!("parsing the table {}", path.display()))?;
-            &loaded
-        }
-        None => Nb201Table::builtin(),
-    };
+    let table = &*super::nb201_table(args.table.as_deref())?;
     let priors = TablePriors::new(table).context("reading the table's latency columns")?;
     let devices: Vec<String> = match args.device.as_str() {
         "all" => priors.devices().to_vec(),

@@ -19,6 +19,7 @@ use super::file::{PredictorFile, PREDICTOR_FORMAT_VERSION};
 use super::online::feature_groups;
 use super::regression::{Ridge, RIDGE_LAMBDAS};
 use super::PredictorError;
+use crate::cache::read_cached_measurements;
 use crate::config::LatencyConfig;
 use crate::journal::{CandidateRecord, CandidateStatus};
 use crate::latency::{latency_source, LatencyInput};
@@ -38,16 +39,43 @@ pub struct RunMeasurement {
     pub log_latency: f64,
 }
 
-/// Every measured candidate of the runs in `dirs` (each a search run directory, read and
-/// never written: a torn last journal line, from a run killed mid-write, is skipped).
+/// Every measured candidate of the runs in `dirs`: each a search run directory (its
+/// journal) or a latency cache file (`latency_cache.jsonl`, the lines that name their
+/// candidate). Both are read and never written; a torn last line, from a run killed
+/// mid-write, is skipped.
 pub fn read_runs(dirs: &[PathBuf]) -> Result<Vec<RunMeasurement>, PredictorError> {
     let mut out = Vec::new();
     for dir in dirs {
+        if dir.is_file() {
+            let cached = read_cached_measurements(dir).map_err(|e| PredictorError::Config(e.to_string()))?;
+            for m in cached {
+                let features = m
+                    .candidate
+                    .genome
+                    .build()
+                    .map_err(|e| e.to_string())
+                    .and_then(|g| ArchFeatures::of_architecture(&g, m.candidate.precision).map_err(|e| e.to_string()))
+                    .map_err(|e| PredictorError::Config(format!("{} ({}): {e}", dir.display(), m.key.model_sha256)))?;
+                if !(m.latency.median > 0.0 && m.latency.median.is_finite()) {
+                    continue;
+                }
+                out.push(RunMeasurement {
+                    target: m.key.target.clone(),
+                    unit: m.latency.unit.to_string(),
+                    key: format!("{}-{}", m.candidate.genome.content_hash(), m.candidate.precision),
+                    genome: m.candidate.genome,
+                    precision: m.candidate.precision,
+                    features: features.values(),
+                    log_latency: m.latency.median.ln(),
+                });
+            }
+            continue;
+        }
         let config = dir.join(CONFIG_FILE);
         let journal = dir.join(JOURNAL_FILE);
         if !config.is_file() || !journal.is_file() {
             return Err(PredictorError::Config(format!(
-                "{} is not a search run directory (no {CONFIG_FILE} or {JOURNAL_FILE})",
+                "{} is neither a search run directory (no {CONFIG_FILE} or {JOURNAL_FILE}) nor a latency cache file",
                 dir.display()
             )));
         }
