@@ -216,7 +216,7 @@ fn cli_fits_a_table_predictor_and_evaluates_any_table() {
     assert!(!bad.status.success());
     assert!(common::stderr(&bad).contains("no device `iphone`"), "{}", common::stderr(&bad));
     let none = common::edgenas(&["predictor", "fit", "--target", "host", "--from", dir.path().to_str().unwrap()]);
-    assert!(common::stderr(&none).contains("not a search run directory"), "{}", common::stderr(&none));
+    assert!(common::stderr(&none).contains("neither a search run directory"), "{}", common::stderr(&none));
 }
 
 #[test]

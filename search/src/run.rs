@@ -1,6 +1,6 @@
 //! The search loop. One function per stage of a candidate: [`screen`] (cost model and
 //! constraints), [`emit`] (weights and ONNX), [`quantize`] (the candidate's precision),
-//! [`measure`] (latency, through the cache), [`evaluate`] (accuracy), then the record is
+//! `measure` (latency, through the cache), `evaluate` (accuracy), then the record is
 //! journaled; the loop around them proposes, replays and observes.
 
 use std::collections::VecDeque;

@@ -5,7 +5,9 @@
 //! - [`regression`]: ridge and quadratic-kernel ridge regressions.
 //! - [`ensemble`]: the leave-one-out weighted ensemble that makes a latency predictor.
 //! - [`table_eval`]: the few-shot benchmark on a latency table (`predictor eval`).
-//! - [`file`]: the versioned predictor file.
+//! - [`fit`]: `predictor fit` from run journals and latency caches.
+//! - [`online`]: the predictor a `predict-then-measure` search refits as it measures.
+//! - [`file`](mod@file): the versioned predictor file.
 
 pub mod ensemble;
 pub mod file;

@@ -12,7 +12,7 @@ use super::Strategy;
 /// Single-objective aging evolution on `objectives[0]` (minimized).
 ///
 /// - The first `population` proposals are uniform samples.
-/// - Later ones mutate (one decision, [`SearchSpace::mutate`]) the member with the lowest
+/// - Later ones mutate (one decision, [`CandidateSpace::mutate`]) the member with the lowest
 ///   fitness among `sample_size` members drawn uniformly with replacement from the current
 ///   population (ties go to the first drawn). While the population is empty (observations
 ///   still outstanding, or none feasible yet) the proposal is a uniform sample.

@@ -10,7 +10,9 @@ mod random;
 
 pub use evolution::RegularizedEvolution;
 pub use nsga2::{select_survivors, Nsga2};
-pub use predictor::PredictorGuided;
+pub use predictor::{
+    PredictorGuided, ACCURACY_LAMBDA, LATENCY_MARGIN_Z, MUTATIONS_PER_PARENT, POOL_PARENTS, POOL_SAMPLES,
+};
 pub use proposed::DUPLICATE_RETRIES;
 pub use random::RandomSearch;
 

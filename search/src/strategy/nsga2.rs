@@ -14,7 +14,7 @@ use crate::pareto::{crowding_distance, non_dominated_sort};
 ///
 /// - While there are no parents (the first `population` observations have not all
 ///   arrived) proposals are uniform samples.
-/// - Afterwards each proposal mutates ([`SearchSpace::mutate`]) the winner of a binary
+/// - Afterwards each proposal mutates ([`CandidateSpace::mutate`]) the winner of a binary
 ///   tournament over the parents: two drawn uniformly with replacement, the lower rank
 ///   wins, then the larger crowding distance, then the first drawn. Rank and crowding
 ///   are those within the current parents.
