@@ -10,6 +10,7 @@ use crate::candidate::{Candidate, CandidateSpace};
 use crate::predictor::regression::{QuadraticKernelRidge, Ridge, RIDGE_LAMBDAS};
 use edgenas_compiler::rng::SeededRng;
 
+use super::proposed::Proposed;
 use super::Strategy;
 
 /// Uniform samples in each proposal's pool.
@@ -52,7 +53,7 @@ pub struct PredictorGuided {
     initial: usize,
     latency_limit: Option<f64>,
     observed: Vec<Observed>,
-    proposed: HashSet<String>,
+    proposed: Proposed,
     proposals: usize,
 }
 
@@ -63,21 +64,9 @@ impl PredictorGuided {
             initial: initial.max(1),
             latency_limit: latency_limit.filter(|l| l.is_finite() && *l > 0.0),
             observed: Vec::new(),
-            proposed: HashSet::new(),
+            proposed: Proposed::default(),
             proposals: 0,
         }
-    }
-
-    fn fresh_sample(&mut self, space: &CandidateSpace<'_>, rng: &mut SeededRng) -> Candidate {
-        let mut c = space.sample(rng);
-        for _ in 0..super::DUPLICATE_RETRIES {
-            if !self.proposed.contains(&c.key()) {
-                break;
-            }
-            c = space.sample(rng);
-        }
-        self.proposed.insert(c.key());
-        c
     }
 
     fn record(&mut self, candidate: &Candidate, fitness: Option<f64>, latency: Option<f64>, feasible: Option<bool>) {
@@ -116,11 +105,11 @@ impl Strategy for PredictorGuided {
         let scored: Vec<(&Vec<f64>, f64)> =
             self.observed.iter().filter_map(|o| Some((o.code.as_ref()?, o.fitness?))).collect();
         if self.proposals <= self.initial || scored.is_empty() {
-            return self.fresh_sample(space, rng);
+            return self.proposed.fresh(|| space.sample(rng));
         }
         let (x, y): (Vec<Vec<f64>>, Vec<f64>) = scored.iter().map(|(c, f)| ((*c).clone(), *f)).unzip();
         let Some(fitness) = QuadraticKernelRidge::fit(&x, &y, ACCURACY_LAMBDA) else {
-            return self.fresh_sample(space, rng);
+            return self.proposed.fresh(|| space.sample(rng));
         };
         let latency = self.latency_limit.and_then(|limit| {
             let (x, y): (Vec<Vec<f64>>, Vec<f64>) =
@@ -166,10 +155,10 @@ impl Strategy for PredictorGuided {
         }
         match best.or(fastest) {
             Some((_, c)) => {
-                self.proposed.insert(c.key());
+                self.proposed.insert(&c);
                 c
             }
-            None => self.fresh_sample(space, rng),
+            None => self.proposed.fresh(|| space.sample(rng)),
         }
     }
 

@@ -26,4 +26,14 @@ impl Proposed {
         self.0.insert(genome.key());
         genome
     }
+
+    /// Whether a candidate with this key was proposed.
+    pub(crate) fn contains(&self, key: &str) -> bool {
+        self.0.contains(key)
+    }
+
+    /// Records a candidate chosen without [`Proposed::fresh`].
+    pub(crate) fn insert(&mut self, candidate: &Candidate) {
+        self.0.insert(candidate.key());
+    }
 }
