@@ -12,6 +12,7 @@ use edgenas_compiler::quantize::Precision;
 use edgenas_compiler::rng::SeededRng;
 use edgenas_compiler::space::Genome;
 use edgenas_deploy::{emit_genome, quantize_for_target, BatchNormInit, DeployProgress};
+use edgenas_runtime::LatencyStats;
 use edgenas_targets::Target;
 
 use super::ensemble::{stratified_sample, ColumnGroup, LatencyEnsemble};
@@ -20,6 +21,7 @@ use super::online::feature_groups;
 use super::regression::{Ridge, RIDGE_LAMBDAS};
 use super::PredictorError;
 use crate::cache::read_cached_measurements;
+use crate::candidate::Candidate;
 use crate::config::LatencyConfig;
 use crate::journal::{CandidateRecord, CandidateStatus};
 use crate::latency::{latency_source, LatencyInput};
@@ -39,6 +41,36 @@ pub struct RunMeasurement {
     pub log_latency: f64,
 }
 
+impl RunMeasurement {
+    /// The measurement of `candidate` on `target`, with its features; `None` when the
+    /// latency is not a positive number. `origin` names the record in errors.
+    fn new(
+        target: &str,
+        latency: &LatencyStats,
+        candidate: Candidate,
+        origin: impl Fn() -> String,
+    ) -> Result<Option<Self>, PredictorError> {
+        if !(latency.median > 0.0 && latency.median.is_finite()) {
+            return Ok(None);
+        }
+        let Candidate { genome, precision } = candidate;
+        let features = genome
+            .build()
+            .map_err(|e| e.to_string())
+            .and_then(|g| ArchFeatures::of_architecture(&g, precision).map_err(|e| e.to_string()))
+            .map_err(|e| PredictorError::Config(format!("{}: {e}", origin())))?;
+        Ok(Some(RunMeasurement {
+            target: target.to_string(),
+            unit: latency.unit.to_string(),
+            key: format!("{}-{precision}", genome.content_hash()),
+            genome,
+            precision,
+            features: features.values(),
+            log_latency: latency.median.ln(),
+        }))
+    }
+}
+
 /// Every measured candidate of the runs in `dirs`: each a search run directory (its
 /// journal) or a latency cache file (`latency_cache.jsonl`, the lines that name their
 /// candidate). Both are read and never written; a torn last line, from a run killed
@@ -49,25 +81,8 @@ pub fn read_runs(dirs: &[PathBuf]) -> Result<Vec<RunMeasurement>, PredictorError
         if dir.is_file() {
             let cached = read_cached_measurements(dir).map_err(|e| PredictorError::Config(e.to_string()))?;
             for m in cached {
-                let features = m
-                    .candidate
-                    .genome
-                    .build()
-                    .map_err(|e| e.to_string())
-                    .and_then(|g| ArchFeatures::of_architecture(&g, m.candidate.precision).map_err(|e| e.to_string()))
-                    .map_err(|e| PredictorError::Config(format!("{} ({}): {e}", dir.display(), m.key.model_sha256)))?;
-                if !(m.latency.median > 0.0 && m.latency.median.is_finite()) {
-                    continue;
-                }
-                out.push(RunMeasurement {
-                    target: m.key.target.clone(),
-                    unit: m.latency.unit.to_string(),
-                    key: format!("{}-{}", m.candidate.genome.content_hash(), m.candidate.precision),
-                    genome: m.candidate.genome,
-                    precision: m.candidate.precision,
-                    features: features.values(),
-                    log_latency: m.latency.median.ln(),
-                });
+                let origin = || format!("{} ({})", dir.display(), m.key.model_sha256);
+                out.extend(RunMeasurement::new(&m.key.target, &m.latency, m.candidate, origin)?);
             }
             continue;
         }
@@ -96,26 +111,11 @@ pub fn read_runs(dirs: &[PathBuf]) -> Result<Vec<RunMeasurement>, PredictorError
                 }
             }
         }
-        for r in records {
-            let Some(latency) = r.latency.as_ref().filter(|l| l.median > 0.0 && l.median.is_finite()) else { continue };
-            if r.status == CandidateStatus::Rejected {
-                continue;
-            }
-            let features = r
-                .genome
-                .build()
-                .map_err(|e| e.to_string())
-                .and_then(|g| ArchFeatures::of_architecture(&g, r.precision).map_err(|e| e.to_string()))
-                .map_err(|e| PredictorError::Config(format!("{} record {}: {e}", journal.display(), r.seq)))?;
-            out.push(RunMeasurement {
-                target: cfg.latency.target.clone(),
-                unit: latency.unit.to_string(),
-                key: format!("{}-{}", r.hash, r.precision),
-                genome: r.genome.clone(),
-                precision: r.precision,
-                features: features.values(),
-                log_latency: latency.median.ln(),
-            });
+        for r in records.into_iter().filter(|r| r.status != CandidateStatus::Rejected) {
+            let Some(latency) = &r.latency else { continue };
+            let origin = || format!("{} record {}", journal.display(), r.seq);
+            let candidate = Candidate { genome: r.genome, precision: r.precision };
+            out.extend(RunMeasurement::new(&cfg.latency.target, latency, candidate, origin)?);
         }
     }
     Ok(out)
