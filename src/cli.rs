@@ -42,6 +42,9 @@ pub enum Command {
     Run(RunArgs),
     /// Measure latency on this host with tract (default: NB201 arch 6111).
     Bench(BenchArgs),
+    /// Cost of each node of tract's optimized plan, mapped to the ONNX layers: wall clock on
+    /// this host, instructions per node under a target's emulator.
+    Profile(ProfileArgs),
     /// Time the per-candidate pipeline stages: build IR, lower + emit ONNX, load, optimize.
     BenchPipeline(BenchPipelineArgs),
     /// Multi-objective architecture search with the latency measured in the loop.
@@ -233,6 +236,30 @@ pub struct BenchArgs {
     /// the model is measured as given.
     #[arg(long, value_parser = precision)]
     pub precision: Option<Precision>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ProfileArgs {
+    /// An ONNX model; without it (and without an architecture source) NB201 arch 6111.
+    #[arg(value_name = "M.onnx")]
+    pub model: Option<PathBuf>,
+    #[command(flatten)]
+    pub source: ArchSource,
+    /// `host` (tract in this process, wall clock per node) or a `linux-cross` target
+    /// (instructions per node, counted under its emulator).
+    #[arg(long, default_value = "host")]
+    pub target: String,
+    /// Quantize the model to this precision first, as `bench --precision` does.
+    #[arg(long, value_parser = precision)]
+    pub precision: Option<Precision>,
+    /// Profiled runs (each a whole run and a node-by-node run); medians are reported.
+    #[arg(long, default_value_t = 20)]
+    pub runs: usize,
+    /// Device-time budget used to size the emulator's timeout.
+    #[arg(long, default_value_t = 3000)]
+    pub time_cap_ms: u64,
     #[arg(long)]
     pub json: bool,
 }

@@ -166,6 +166,22 @@ fn host_latency_search_measures_and_respects_the_latency_limit() {
     }
     let measured = csv_rows(&out.join("candidates.csv")).iter().filter(|r| r[14].parse::<f64>().unwrap() > 0.0).count();
     assert!(measured > 0, "latency measured on the host");
+    let front: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("pareto.json")).unwrap()).unwrap();
+    for member in front.as_array().unwrap() {
+        let profile = member["profile"].as_str().unwrap_or_else(|| panic!("front member without a profile: {member}"));
+        let table = std::fs::read_to_string(out.join(profile)).unwrap();
+        assert!(table.contains("OptMatMul") && table.contains("coverage"), "{table}");
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join(profile.replace(".txt", ".json"))).unwrap())
+                .unwrap();
+        assert_eq!(json["profile"]["unit"], "ms");
+        assert!(json["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["onnx_op"] == "Conv" && l["macs"].as_u64() > Some(0)));
+    }
     let cached = std::fs::read_to_string(&cache).unwrap().lines().count();
 
     let again = dir.path().join("again");

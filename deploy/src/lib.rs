@@ -1,7 +1,7 @@
 //! One model to one artifact or one measurement: a genome emitted as ONNX
 //! ([`pipeline`]), quantized with ranges measured in tract ([`quantization`]), bundled for
-//! a target with its runner ([`bundle`]), or measured on a target the way a search
-//! measures its candidates ([`measure`]).
+//! a target with its runner ([`bundle`]), measured on a target the way a search
+//! measures its candidates ([`measure`]), or profiled layer by layer ([`profile`]).
 //!
 //! Architecture invariant: every operation here concerns one model; deciding which models
 //! to try is `edgenas-search`'s. Processes are spawned only through `edgenas-targets`. It
@@ -13,6 +13,7 @@ mod error;
 pub mod firmware;
 pub mod measure;
 pub mod pipeline;
+pub mod profile;
 pub mod quantization;
 
 pub use bundle::{compile_bundle, Bundle, BundleRequest};
@@ -20,6 +21,7 @@ pub use error::DeployError;
 pub use firmware::{compile_firmware, FirmwareReport, FirmwareRequest, McuMeasurement, McuMeasurer};
 pub use measure::{bench_model, BenchReport, DeviceMeasurer};
 pub use pipeline::{emit_genome, BatchNormInit, EmittedModel};
+pub use profile::{profile_model, LayerCost, ProfileReport, Profiler};
 pub use quantization::{auto_format, quantize_for_target, quantize_model, QuantizeRequest, QuantizedModel};
 
 use edgenas_targets::BuildProgress;

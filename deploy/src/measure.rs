@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 
 use edgenas_compiler::quantize::Precision;
-use edgenas_runtime::{error_chain, BenchConfig, CompiledModel, LatencyStats, LatencyUnit, RunOptions};
+use edgenas_runtime::{error_chain, BenchConfig, CompiledModel, LatencyStats, LatencyUnit, ModelProfile, RunOptions};
 use edgenas_targets::{
     build_runner_with, device_backend, DeviceArtifact, DeviceBackend, DeviceModel, LocalBackend, MeasureBackend,
     Measurement, RunnerBuild, RunnerFeatures, RunnerProfile, Target,
@@ -79,6 +79,23 @@ impl DeviceMeasurer {
         std::fs::write(&model, &shipped.bytes).map_err(DeployError::io("writing", &model))?;
         let artifact = DeviceArtifact { runner, model, input: None };
         Ok(self.backend.measure(&artifact, &self.bench)?)
+    }
+
+    /// Profiles the ONNX model `onnx` on the device node by node
+    /// ([`DeviceBackend::profile`]).
+    pub fn profile(
+        &self,
+        onnx: &[u8],
+        runs: usize,
+        time_cap: std::time::Duration,
+        progress: &mut dyn FnMut(&DeployProgress<'_>),
+    ) -> Result<ModelProfile, DeployError> {
+        let shipped = DeviceModel::for_onnx(onnx, None).step("preparing the model for the device")?;
+        let runner = self.runner(shipped.features, progress)?;
+        let model = self.scratch.path().join(shipped.file);
+        std::fs::write(&model, &shipped.bytes).map_err(DeployError::io("writing", &model))?;
+        let artifact = DeviceArtifact { runner, model, input: None };
+        Ok(self.backend.profile(&artifact, runs, time_cap)?)
     }
 
     /// The release runner with `features`, built for the target on first use (cargo reuses

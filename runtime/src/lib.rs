@@ -12,6 +12,7 @@ mod fs;
 mod model;
 mod nnef;
 mod npy;
+mod profile;
 pub mod stats;
 
 pub use bench::{benchmark, BenchConfig, LatencyStats, LatencyUnit};
@@ -22,3 +23,4 @@ pub use model::{CompiledModel, LoadTimings, RunOptions, Runner, TensorFact};
 pub use nnef::save_nnef;
 pub use nnef::{nnef_registries, ONNX_OPS_REGISTRY};
 pub use npy::{encode_npy_f32, parse_npy_f32, read_npy_f32, write_npy_f32, TensorF32};
+pub use profile::{profile_host, ModelProfile, NodeCost, NodeObserver, PlanNode};

@@ -63,7 +63,7 @@ pub struct TensorFact {
 /// [`CompiledModel::run`] gets a fresh tract state.
 #[derive(Clone)]
 pub struct CompiledModel {
-    plan: Arc<TypedRunnableModel>,
+    pub(crate) plan: Arc<TypedRunnableModel>,
     input_shape: Vec<usize>,
     input_type: DatumType,
     output_shapes: Vec<Option<Vec<usize>>>,
@@ -243,8 +243,8 @@ impl std::fmt::Debug for CompiledModel {
 /// A tract execution state bound to one prepared input, so that repeated runs allocate
 /// neither the state nor the input.
 pub struct Runner {
-    state: TypedSimpleState,
-    input: TValue,
+    pub(crate) state: TypedSimpleState,
+    pub(crate) input: TValue,
 }
 
 impl Runner {
@@ -340,7 +340,7 @@ pub(crate) fn onnx_to_typed(
 }
 
 /// Runs one inference step, turning a tract panic into [`RuntimeError::Run`].
-fn unpanicked<T>(step: impl FnOnce() -> Result<T, RuntimeError>) -> Result<T, RuntimeError> {
+pub(crate) fn unpanicked<T>(step: impl FnOnce() -> Result<T, RuntimeError>) -> Result<T, RuntimeError> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(step))
         .unwrap_or_else(|panic| Err(RuntimeError::Run(format!("tract panicked: {}", panic_message(&*panic)))))
 }

@@ -3,12 +3,13 @@
 
 use std::fmt::Write as _;
 use std::path::Path;
+use std::time::Duration;
 
 use edgenas_compiler::quantize::Precision;
 use edgenas_compiler::space::Genome;
-use edgenas_deploy::{emit_genome, quantize_for_target, BatchNormInit};
-use edgenas_runtime::{write_atomic, LatencyStats, LatencyUnit};
-use edgenas_targets::Target;
+use edgenas_deploy::{emit_genome, quantize_for_target, BatchNormInit, Profiler};
+use edgenas_runtime::{error_chain, write_atomic, LatencyStats, LatencyUnit};
+use edgenas_targets::{Measurement, Target};
 use serde::Serialize;
 
 use super::candidate::Candidate;
@@ -45,9 +46,20 @@ struct FrontEntry<'a> {
     params: u64,
     peak_activation_bytes: u64,
     onnx: String,
+    /// `front/KEY.profile.txt` (and `.json`): the member's per-layer profile on the
+    /// search's target, when it was measured on this host or under emulation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    profile: Option<String>,
+    /// Why profiling the member failed (the rest of the report is written anyway).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    profile_error: Option<String>,
     genome: &'a Genome,
     precision: Precision,
 }
+
+/// Profiled runs per front member on this host (an emulator's counts are exact and take
+/// one run).
+const FRONT_PROFILE_RUNS: usize = 5;
 
 /// One row of `pareto.csv`.
 #[derive(Serialize)]
@@ -92,8 +104,10 @@ struct CandidateRow<'a> {
 
 /// Writes every report file and the front's ONNX models (quantized for `target`, as the
 /// candidates were) into `out_dir`, and for a microcontroller target each member's
-/// firmware directory (`front/KEY.firmware`, see `edgenas_deploy::firmware`); returns
-/// the front.
+/// firmware directory (`front/KEY.firmware`, see `edgenas_deploy::firmware`), or, when
+/// the latency was measured on this host or under emulation, each member's per-layer
+/// profile there (`front/KEY.profile.txt` and `.json`, see `edgenas_deploy::profile`);
+/// returns the front.
 pub fn write_reports(
     out_dir: &Path,
     cfg: &SearchConfig,
@@ -126,6 +140,7 @@ pub fn write_reports(
     let front_dir = out_dir.join("front");
     std::fs::create_dir_all(&front_dir).map_err(SearchError::io("creating", &front_dir))?;
     let mut entries = Vec::with_capacity(front.len());
+    let profiler = front_profiler(cfg, target);
     for r in &front {
         let key = Candidate { genome: r.genome.clone(), precision: r.precision }.key();
         let file = format!("front/{key}.onnx");
@@ -139,6 +154,24 @@ pub fn write_reports(
             let request = edgenas_deploy::FirmwareRequest { onnx: &deployed, target, out: &firmware, force: true };
             edgenas_deploy::compile_firmware(&request).map_err(report)?;
         }
+        let (profile, profile_error) = match &profiler {
+            Some(Ok(profiler)) => {
+                let time_cap = Duration::from_millis(cfg.latency.time_cap_ms);
+                match profiler.profile(&key, &deployed, FRONT_PROFILE_RUNS, time_cap, &mut |_| {}) {
+                    Ok(report) => {
+                        let stem = format!("front/{key}.profile");
+                        write_file(&out_dir.join(format!("{stem}.txt")), report.table().as_bytes())?;
+                        let json = serde_json::to_string_pretty(&report)
+                            .map_err(|e| SearchError::Config(format!("encoding a profile: {e}")))?;
+                        write_file(&out_dir.join(format!("{stem}.json")), json.as_bytes())?;
+                        (Some(format!("{stem}.txt")), None)
+                    }
+                    Err(e) => (None, Some(error_chain(&e))),
+                }
+            }
+            Some(Err(why)) => (None, Some(why.clone())),
+            None => (None, None),
+        };
         entries.push(FrontEntry {
             hash: &r.hash,
             accuracy: r.accuracy,
@@ -147,6 +180,8 @@ pub fn write_reports(
             params: r.params,
             peak_activation_bytes: r.peak_activation_bytes,
             onnx: file,
+            profile,
+            profile_error,
             genome: &r.genome,
             precision: r.precision,
         });
@@ -171,6 +206,20 @@ pub fn write_reports(
     write_file(&out_dir.join("pareto.json"), json.as_bytes())?;
     write_file(&out_dir.join("pareto.svg"), pareto_svg(records, &front, cfg).as_bytes())?;
     Ok(front.into_iter().cloned().collect())
+}
+
+/// The profiler of the front's members: `None` when the latency came from the NB201 table,
+/// a program-supplied source, a microcontroller or a remote device (no per-node counts
+/// there), else the profiler of `target` or why it could not be made.
+fn front_profiler(cfg: &SearchConfig, target: &Target) -> Option<Result<Profiler, String>> {
+    let source = &cfg.latency.target;
+    if source.starts_with("nb201-table:") || source.starts_with("custom:") {
+        return None;
+    }
+    match target.measurement() {
+        Measurement::Local | Measurement::Emulated => Some(Profiler::new(target).map_err(|e| error_chain(&e))),
+        Measurement::Microcontroller | Measurement::Remote => None,
+    }
 }
 
 /// RFC 4180 CSV of `rows` with a header of the field names.

@@ -11,7 +11,7 @@ use edgenas_targets::{Target, TargetKind};
 
 use super::progress::DeployView;
 use super::{genome_from_source, genome_or_default};
-use crate::cli::BenchArgs;
+use crate::cli::{ArchSource, BenchArgs};
 
 pub fn bench(args: &BenchArgs) -> Result<()> {
     let target = Target::resolve(&args.target).context("--target")?;
@@ -19,7 +19,7 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
         None if target.kind == TargetKind::Mcu && args.model.is_none() => Some(Precision::Int8),
         p => p,
     };
-    let (label, onnx) = model_bytes(args, precision)?;
+    let (label, onnx) = model_bytes(args.model.as_deref(), &args.source, precision)?;
     let onnx = match precision {
         Some(precision) => quantize_for_target(&onnx, precision, &target)
             .with_context(|| format!("quantizing {label} to {precision}"))?,
@@ -44,18 +44,19 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
 
 /// The ONNX bytes to measure and their label: the model file, or the architecture emitted
 /// with weight seed 0 (BatchNorm calibrated when it will be quantized, as `search` does).
-fn model_bytes(args: &BenchArgs, precision: Option<Precision>) -> Result<(String, Vec<u8>)> {
-    match &args.model {
+pub(super) fn model_bytes(
+    model: Option<&std::path::Path>,
+    source: &ArchSource,
+    precision: Option<Precision>,
+) -> Result<(String, Vec<u8>)> {
+    match model {
         Some(path) => {
-            ensure!(
-                genome_from_source(&args.source)?.is_none(),
-                "give either an ONNX model or an architecture, not both"
-            );
+            ensure!(genome_from_source(source)?.is_none(), "give either an ONNX model or an architecture, not both");
             let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
             Ok((path.display().to_string(), bytes))
         }
         None => {
-            let genome = genome_or_default(&args.source)?;
+            let genome = genome_or_default(source)?;
             let bn =
                 if precision.is_some_and(|p| !p.is_f32()) { BatchNormInit::Calibrated } else { BatchNormInit::Seeded };
             let emitted = emit_genome(&genome, 0, bn)?;

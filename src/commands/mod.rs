@@ -10,6 +10,7 @@ mod info;
 mod latency_corr;
 mod nb201_bench;
 mod predictor;
+mod profile;
 mod progress;
 mod proxy_corr;
 mod quantize;
@@ -33,6 +34,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Info(args) => info::info(&args),
         Command::Run(args) => run_model::run_model(&args),
         Command::Bench(args) => bench::bench(&args),
+        Command::Profile(args) => profile::profile(&args),
         Command::BenchPipeline(args) => bench_pipeline::bench_pipeline(&args),
         Command::Nb201Bench(args) => nb201_bench::nb201_bench(&args),
         Command::Predictor(PredictorCommand::Eval(args)) => predictor::eval(&args),

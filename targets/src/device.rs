@@ -14,7 +14,9 @@
 
 use std::path::PathBuf;
 
-use edgenas_runtime::{BenchConfig, LatencyStats};
+use std::time::Duration;
+
+use edgenas_runtime::{BenchConfig, LatencyStats, ModelProfile};
 
 use crate::{MeasureError, Measurement, Target};
 
@@ -40,6 +42,24 @@ pub struct DeviceArtifact {
 pub trait DeviceBackend {
     fn target(&self) -> &Target;
     fn measure(&self, artifact: &DeviceArtifact, config: &BenchConfig) -> Result<LatencyStats, MeasureError>;
+
+    /// Profiles the artifact node by node (the runner's `profile` command): `runs` pairs of
+    /// a whole inference and a node-by-node one, within about `time_cap` of device time.
+    /// Backends that cannot count per node say [`MeasureError::Unavailable`].
+    fn profile(
+        &self,
+        artifact: &DeviceArtifact,
+        runs: usize,
+        time_cap: Duration,
+    ) -> Result<ModelProfile, MeasureError> {
+        let _ = (artifact, runs, time_cap);
+        Err(MeasureError::Unavailable {
+            target: self.target().name.clone(),
+            reason: "per-node profiles are counted under emulation only (a `linux-cross` target without \
+                     `[remote]`)"
+                .to_string(),
+        })
+    }
 }
 
 /// The backend that measures artifacts on `target`, as [`Target::measurement`] decides:

@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use edgenas_runtime::{BenchConfig, LatencyStats, LatencyUnit};
+use edgenas_runtime::{BenchConfig, LatencyStats, LatencyUnit, ModelProfile};
 use sha2::{Digest, Sha256};
 
 use crate::process::error_chain;
@@ -139,6 +139,7 @@ impl QemuUserBackend {
         tools: &QemuTools,
         counts: &Path,
         artifact: &DeviceArtifact,
+        subcommand: &str,
         warmup: usize,
         repeat: usize,
     ) -> Result<Vec<String>, MeasureError> {
@@ -177,7 +178,7 @@ impl QemuUserBackend {
         argv.extend(["-plugin".to_string(), format!("{plugin},out={counts}")]);
         argv.extend(["-E".to_string(), format!("LD_PRELOAD={preload}")]);
         argv.extend(env);
-        argv.extend([path_arg(&artifact.runner, name)?, "bench".to_string(), path_arg(&artifact.model, name)?]);
+        argv.extend([path_arg(&artifact.runner, name)?, subcommand.to_string(), path_arg(&artifact.model, name)?]);
         if let Some(input) = &artifact.input {
             argv.extend(["--input".to_string(), path_arg(input, name)?]);
         }
@@ -203,15 +204,78 @@ impl DeviceBackend for QemuUserBackend {
     fn measure(&self, artifact: &DeviceArtifact, config: &BenchConfig) -> Result<LatencyStats, MeasureError> {
         let warmup = config.warmup.min(1);
         let repeat = config.min_runs.clamp(1, Self::MAX_REPEAT);
+        let run = self.run_counted(artifact, "bench", warmup, repeat, config.time_cap)?;
+        let measured = match run.counts.windows.len() {
+            n if n == repeat => &run.counts.windows[..],
+            n if n == warmup + repeat => &run.counts.windows[warmup..],
+            n => {
+                return Err(self.failed(format!(
+                    "counted {n} inference window(s), expected {repeat} (measured inferences only) or {} (warm-up \
+                     included)",
+                    warmup + repeat
+                )))
+            }
+        };
+        let samples: Vec<f64> = measured.iter().map(|&c| c as f64).collect();
+        LatencyStats::from_samples(LatencyUnit::Instructions, &samples, warmup, config.spread_target)
+            .ok_or_else(|| self.failed("no valid instruction count".to_string()))
+    }
+
+    fn profile(
+        &self,
+        artifact: &DeviceArtifact,
+        runs: usize,
+        time_cap: Duration,
+    ) -> Result<ModelProfile, MeasureError> {
+        let runs = runs.clamp(1, Self::MAX_REPEAT);
+        let run = self.run_counted(artifact, "profile", 1, runs, time_cap)?;
+        let line = run.stdout.lines().last().unwrap_or_default();
+        let timed: ModelProfile = serde_json::from_str(line).map_err(|e| {
+            self.failed(format!("the runner's last stdout line is not a profile ({e}): `{}`", tail(line)))
+        })?;
+        let nodes: Vec<_> = timed.nodes.into_iter().map(|n| n.node).collect();
+        let windows = &run.counts.windows;
+        if windows.len() != runs * (1 + nodes.len()) {
+            return Err(self.failed(format!(
+                "counted {} window(s), expected {} ({runs} run(s) of one whole inference and {} nodes)",
+                windows.len(),
+                runs * (1 + nodes.len()),
+                nodes.len()
+            )));
+        }
+        let as_f64 = |w: &[u64]| w.iter().map(|&c| c as f64).collect::<Vec<_>>();
+        let pairs: Vec<&[u64]> = windows.chunks(1 + nodes.len()).collect();
+        let whole: Vec<f64> = pairs.iter().map(|p| p[0] as f64).collect();
+        let per_node: Vec<Vec<f64>> = pairs.iter().map(|p| as_f64(&p[1..])).collect();
+        ModelProfile::from_samples(LatencyUnit::Instructions, nodes, &whole, &per_node).map_err(|e| self.failed(e))
+    }
+}
+
+/// What one emulated run of the runner left: its stdout and the plugin's counts.
+struct CountedRun {
+    stdout: String,
+    counts: Counts,
+}
+
+impl QemuUserBackend {
+    /// Runs `RUNNER subcommand MODEL --warmup W --repeat N --json` under the emulator with
+    /// the counting plugin; fails unless it exits 0 and counted at least one window.
+    fn run_counted(
+        &self,
+        artifact: &DeviceArtifact,
+        subcommand: &str,
+        warmup: usize,
+        repeat: usize,
+        time_cap: Duration,
+    ) -> Result<CountedRun, MeasureError> {
         let tools = self.tools()?;
         let run_dir = tempfile::Builder::new()
             .prefix("edgenas-qemu-run-")
             .tempdir()
             .map_err(|e| self.unavailable(format!("cannot create a temporary directory: {e}")))?;
         let counts_path = run_dir.path().join("counts.txt");
-        let argv = self.command(&tools, &counts_path, artifact, warmup, repeat)?;
-        let timeout =
-            self.timeout.unwrap_or_else(|| config.time_cap.saturating_mul(EMULATION_SLOWDOWN).max(MIN_RUN_TIMEOUT));
+        let argv = self.command(&tools, &counts_path, artifact, subcommand, warmup, repeat)?;
+        let timeout = self.timeout.unwrap_or_else(|| time_cap.saturating_mul(EMULATION_SLOWDOWN).max(MIN_RUN_TIMEOUT));
         let outcome = run_command(&argv, None, timeout).map_err(|e| match e {
             ProcessError::Spawn { .. } => self.unavailable(format!("cannot start the emulator: {}", error_chain(&e))),
             e => self.failed(error_chain(&e)),
@@ -241,20 +305,7 @@ impl DeviceBackend for QemuUserBackend {
                 crate::BEGIN_MARKER
             )));
         }
-        let measured = match counts.windows.len() {
-            n if n == repeat => &counts.windows[..],
-            n if n == warmup + repeat => &counts.windows[warmup..],
-            n => {
-                return Err(self.failed(format!(
-                    "counted {n} inference window(s), expected {repeat} (measured inferences only) or {} (warm-up \
-                     included)",
-                    warmup + repeat
-                )))
-            }
-        };
-        let samples: Vec<f64> = measured.iter().map(|&c| c as f64).collect();
-        LatencyStats::from_samples(LatencyUnit::Instructions, &samples, warmup, config.spread_target)
-            .ok_or_else(|| self.failed("no valid instruction count".to_string()))
+        Ok(CountedRun { stdout: outcome.stdout, counts })
     }
 }
 
@@ -419,7 +470,7 @@ mod tests {
         let backend = QemuUserBackend::with_cache_dir(target, "/cache").unwrap();
         let tools = QemuTools { plugin: "/cache/p.so".into(), shim: "/cache/s.so".into() };
         let artifact = DeviceArtifact { runner: "r".into(), model: "m.nnef.tgz".into(), input: Some("in.npy".into()) };
-        let argv = backend.command(&tools, Path::new("/tmp/c.txt"), &artifact, 1, 3).unwrap();
+        let argv = backend.command(&tools, Path::new("/tmp/c.txt"), &artifact, "bench", 1, 3).unwrap();
         assert_eq!(
             argv.join(" "),
             "qemu-arm -L /usr/arm-linux-gnueabihf -seed 1 -plugin /cache/p.so,out=/tmp/c.txt \
@@ -427,7 +478,7 @@ mod tests {
              r bench m.nnef.tgz --input in.npy --warmup 1 --repeat 3 --json"
         );
         let comma = QemuTools { plugin: "/a,b/p.so".into(), ..tools.clone() };
-        let e = backend.command(&comma, Path::new("/tmp/c.txt"), &artifact, 1, 3).unwrap_err();
+        let e = backend.command(&comma, Path::new("/tmp/c.txt"), &artifact, "bench", 1, 3).unwrap_err();
         assert!(matches!(e, MeasureError::Unavailable { .. }) && e.to_string().contains("comma"), "{e}");
     }
 

@@ -20,6 +20,7 @@ const FILES: &[(&str, &str)] = &[
     ("runtime/src/model.rs", include_str!("../../runtime/src/model.rs")),
     ("runtime/src/nnef.rs", include_str!("../../runtime/src/nnef.rs")),
     ("runtime/src/npy.rs", include_str!("../../runtime/src/npy.rs")),
+    ("runtime/src/profile.rs", include_str!("../../runtime/src/profile.rs")),
     ("runtime/src/stats.rs", include_str!("../../runtime/src/stats.rs")),
     ("runtime/runner/Cargo.toml", include_str!("../../runtime/runner/Cargo.toml")),
     ("runtime/runner/src/main.rs", include_str!("../../runtime/runner/src/main.rs")),

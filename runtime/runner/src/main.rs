@@ -9,7 +9,13 @@
 //!   unmeasured and N measured single inferences (defaults 5 and 50) on `IN.npy` or on a
 //!   fixed pseudo-random input; with `--json` the last stdout line is the `LatencyStats`
 //!   JSON of the wall-clock samples in ms.
-//! - Every inference is bracketed by calls to [`edgenas_inference_begin`] and
+//! - `edgenas-runner profile MODEL [--input IN.npy] [--warmup W] [--repeat N] --json` runs W
+//!   unmeasured inferences, then N pairs of a whole inference and a node-by-node one (see
+//!   `edgenas_runtime::Runner::run_observed`); the last stdout line is the
+//!   `edgenas_runtime::ModelProfile` JSON of the wall-clock times in ms. The whole inference
+//!   is bracketed by the markers, and so is each node of the node-by-node one: per pair,
+//!   one window for the whole model and then one window per plan node.
+//! - Every inference of `run` and `bench` is bracketed by calls to [`edgenas_inference_begin`] and
 //!   [`edgenas_inference_end`], so an emulator can count the instructions in between.
 //! - Any failure (missing file, bad `.npy`, wrong input shape, unloadable model, bad
 //!   arguments) prints `error: ...` on stderr and exits with status 1; a tract panic too.
@@ -20,13 +26,14 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use edgenas_runtime::{
-    read_npy_f32, write_npy_f32, BenchConfig, CompiledModel, LatencyStats, LatencyUnit, RunOptions, Runner,
-    RuntimeError,
+    read_npy_f32, write_npy_f32, BenchConfig, CompiledModel, LatencyStats, LatencyUnit, ModelProfile, NodeObserver,
+    RunOptions, Runner, RuntimeError,
 };
 
 const USAGE: &str = "usage:
   edgenas-runner run MODEL --input IN.npy --output OUT.npy
   edgenas-runner bench MODEL [--input IN.npy] [--warmup W] [--repeat N] [--json]
+  edgenas-runner profile MODEL [--input IN.npy] [--warmup W] [--repeat N] [--json]
 MODEL is a .nnef.tgz (or .onnx, if this runner was built with the `onnx` feature).";
 
 const DEFAULT_WARMUP: usize = 5;
@@ -58,6 +65,7 @@ pub extern "C" fn edgenas_inference_end() {
 enum Command {
     Run { model: PathBuf, input: PathBuf, output: PathBuf },
     Bench { model: PathBuf, input: Option<PathBuf>, warmup: usize, repeat: usize, json: bool },
+    Profile { model: PathBuf, input: Option<PathBuf>, warmup: usize, repeat: usize, json: bool },
     Help,
     Version,
 }
@@ -105,8 +113,69 @@ fn execute(command: Command) -> Result<(), String> {
                 );
             }
         }
+        Command::Profile { model, input, warmup, repeat, json } => {
+            let compiled = load(&model)?;
+            let mut runner = runner(&compiled, input.as_deref())?;
+            let profile = profile(&compiled, &mut runner, warmup, repeat)?;
+            if json {
+                println!("{}", serde_json::to_string(&profile).map_err(|e| e.to_string())?);
+            } else {
+                for node in &profile.nodes {
+                    println!(
+                        "{:>4} {:<40} {:<20} {:>12} MACs {:>10.4} ms",
+                        node.node.step, node.node.name, node.node.op, node.node.macs, node.cost
+                    );
+                }
+                println!(
+                    "whole model: median {:.4} ms over {} runs; nodes sum to {:.4} ms",
+                    profile.whole,
+                    profile.runs,
+                    profile.node_total()
+                );
+            }
+        }
     }
     Ok(())
+}
+
+/// Marks each node of a node-by-node inference as an inference window, and times it.
+struct MarkingObserver {
+    started: Instant,
+    samples: Vec<f64>,
+}
+
+impl NodeObserver for MarkingObserver {
+    fn before(&mut self, _: usize) {
+        self.started = Instant::now();
+        edgenas_inference_begin();
+    }
+
+    fn after(&mut self, _: usize) {
+        edgenas_inference_end();
+        self.samples.push(self.started.elapsed().as_secs_f64() * 1e3);
+    }
+}
+
+/// `warmup` unmarked inferences, then `repeat` pairs of a marked whole inference and a
+/// node-by-node one with every node marked.
+fn profile(model: &CompiledModel, runner: &mut Runner, warmup: usize, repeat: usize) -> Result<ModelProfile, String> {
+    let nodes = model.plan_nodes().map_err(describe)?;
+    for _ in 0..warmup {
+        runner.run_once().map_err(describe)?;
+    }
+    let (mut whole, mut per_node) = (Vec::with_capacity(repeat), Vec::with_capacity(repeat));
+    for _ in 0..repeat {
+        let start = Instant::now();
+        edgenas_inference_begin();
+        let done = runner.run_once();
+        edgenas_inference_end();
+        whole.push(start.elapsed().as_secs_f64() * 1e3);
+        done.map_err(describe)?;
+        let mut marking = MarkingObserver { started: Instant::now(), samples: Vec::with_capacity(nodes.len()) };
+        runner.run_observed(&mut marking).map_err(describe)?;
+        per_node.push(marking.samples);
+    }
+    ModelProfile::from_samples(LatencyUnit::Ms, nodes, &whole, &per_node)
 }
 
 fn load(path: &Path) -> Result<CompiledModel, String> {
@@ -173,7 +242,7 @@ fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, String> {
     match sub.as_str() {
         "-h" | "--help" | "help" => return Ok(Command::Help),
         "-V" | "--version" => return Ok(Command::Version),
-        "run" | "bench" => {}
+        "run" | "bench" | "profile" => {}
         other => return Err(format!("unknown subcommand `{other}`\n{USAGE}")),
     }
     let (mut model, mut input, mut output, mut warmup, mut repeat, mut json) = (None, None, None, None, None, false);
@@ -190,9 +259,9 @@ fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, String> {
             "-h" | "--help" => return Ok(Command::Help),
             "--input" => input = Some(PathBuf::from(value("--input")?)),
             "--output" if sub == "run" => output = Some(PathBuf::from(value("--output")?)),
-            "--warmup" if sub == "bench" => warmup = Some(count("--warmup", value("--warmup")?)?),
-            "--repeat" if sub == "bench" => repeat = Some(count("--repeat", value("--repeat")?)?),
-            "--json" if sub == "bench" && inline.is_none() => json = true,
+            "--warmup" if sub != "run" => warmup = Some(count("--warmup", value("--warmup")?)?),
+            "--repeat" if sub != "run" => repeat = Some(count("--repeat", value("--repeat")?)?),
+            "--json" if sub != "run" && inline.is_none() => json = true,
             _ if text.starts_with('-') => return Err(format!("unexpected argument `{text}` for `{sub}`\n{USAGE}")),
             _ if model.is_none() => model = Some(PathBuf::from(arg)),
             _ => return Err(format!("unexpected extra argument `{text}`\n{USAGE}")),
@@ -214,6 +283,9 @@ fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, String> {
     let warmup = warmup.unwrap_or(DEFAULT_WARMUP);
     if warmup.checked_add(repeat).is_none_or(|runs| runs > MAX_RUNS) {
         return Err(format!("`--warmup` plus `--repeat` must be at most {MAX_RUNS} inferences"));
+    }
+    if sub == "profile" {
+        return Ok(Command::Profile { model, input, warmup, repeat, json });
     }
     Ok(Command::Bench { model, input, warmup, repeat, json })
 }
@@ -250,6 +322,10 @@ mod tests {
                 repeat: DEFAULT_REPEAT,
                 json: false
             })
+        );
+        assert_eq!(
+            parse_str(&["profile", "m.nnef.tgz", "--repeat", "3", "--warmup=1", "--json"]),
+            Ok(Command::Profile { model: "m.nnef.tgz".into(), input: None, warmup: 1, repeat: 3, json: true })
         );
         assert_eq!(parse_str(&["--help"]), Ok(Command::Help));
     }
