@@ -9,6 +9,7 @@
 mod bench;
 mod error;
 mod fs;
+pub mod int8;
 mod model;
 mod nnef;
 mod npy;

@@ -14,8 +14,8 @@ use protobuf::{Enum, Message};
 
 use super::ops::{Int8Add, Int8AvgPool, Int8Conv, Int8DepthwiseConv, Int8MaxPool, Int8Requantize};
 use super::program::{Hwc, Int8Op, Int8Program, Int8Tensor, QuantParams, TensorId, Window};
-use super::requant::QuantizedMultiplier;
 use super::McuError;
+use edgenas_kernels::QuantizedMultiplier;
 
 /// Ops that only relabel a 1×1 map's channels as a vector (or the reverse), followed to the
 /// `QuantizeLinear` that quantizes their output.

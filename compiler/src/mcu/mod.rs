@@ -1,5 +1,7 @@
 //! The microcontroller backend's model side: integer-only programs imported from QDQ
-//! ONNX, their reference semantics, the static memory plan and the generated C.
+//! ONNX, the static memory plan and the generated C. The programs, their ops and their
+//! reference semantics live in `edgenas-kernels` (re-exported here), shared with the
+//! runtime's int8 ops.
 //!
 //! Data flow: [`import_qdq`] turns an integer-only QDQ model into an [`Int8Program`]
 //! (int8 HWC activations, per-channel int8 weights, int32 biases, Q31 multipliers) →
@@ -14,22 +16,21 @@ mod codegen;
 mod import;
 mod lower;
 mod memory;
-mod ops;
-mod program;
-mod reference;
-mod requant;
 mod schedule;
+
+use edgenas_kernels::{self as program, ops, ProgramError};
 
 pub use codegen::{
     generate_c, GeneratedSources, KERNELS_HEADER, KERNELS_HEADER_FILE, MODEL_HEADER_FILE, MODEL_SOURCE_FILE,
 };
+pub use edgenas_kernels::{
+    eval_op, run_reference, run_reference_traced, Hwc, Int8Add, Int8AvgPool, Int8Conv, Int8DepthwiseConv, Int8MaxPool,
+    Int8Op, Int8Program, Int8Requantize, Int8Tensor, QuantParams, QuantizedMultiplier, TensorId, Window,
+    ADD_LEFT_SHIFT,
+};
 pub use import::{import_qdq, import_qdq_bytes};
 pub use lower::{McuModel, MemoryReport};
 pub use memory::{plan_memory, verify_plan, MemoryPlan, PlanStrategy, ARENA_ALIGN};
-pub use ops::{Int8Add, Int8AvgPool, Int8Conv, Int8DepthwiseConv, Int8MaxPool, Int8Requantize, ADD_LEFT_SHIFT};
-pub use program::{Hwc, Int8Op, Int8Program, Int8Tensor, QuantParams, TensorId, Window};
-pub use reference::{eval_op, run_reference, run_reference_traced};
-pub use requant::QuantizedMultiplier;
 pub use schedule::{schedule, Kernel, OpSchedule, Schedule};
 
 use thiserror::Error;
@@ -55,4 +56,13 @@ pub enum McuError {
     Malformed(String),
     #[error("input has {got} int8 values, the model takes {expected}")]
     InputSize { got: usize, expected: usize },
+}
+
+impl From<ProgramError> for McuError {
+    fn from(e: ProgramError) -> Self {
+        match e {
+            ProgramError::Malformed(what) => McuError::Malformed(what),
+            ProgramError::InputSize { got, expected } => McuError::InputSize { got, expected },
+        }
+    }
 }

@@ -1,8 +1,8 @@
 //! The integer-only program: int8 activations in HWC layout (batch 1), each with one
 //! scale and zero point, and the ops between them in execution order.
 
-use super::ops::{Int8Add, Int8AvgPool, Int8Conv, Int8DepthwiseConv, Int8MaxPool, Int8Requantize};
-use super::McuError;
+use crate::ops::{Int8Add, Int8AvgPool, Int8Conv, Int8DepthwiseConv, Int8MaxPool, Int8Requantize};
+use crate::ProgramError;
 
 /// Index of a tensor in [`Int8Program::tensors`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
@@ -193,7 +193,7 @@ impl Int8Op {
 }
 
 /// An integer-only model: tensors and ops in execution order, from one int8 input to one
-/// int8 output. Built by [`super::import_qdq`]; checked by [`Int8Program::check`].
+/// int8 output. Built by the compiler's `mcu::import_qdq`; checked by [`Int8Program::check`].
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Int8Program {
     pub tensors: Vec<Int8Tensor>,
@@ -232,9 +232,9 @@ impl Int8Program {
     /// Checks what the interpreter and the code generator rely on: every op reads tensors
     /// written earlier (or the input), every tensor but the input is written once, shapes
     /// and constant lengths agree with each op's parameters, and the output is written.
-    pub fn check(&self) -> Result<(), McuError> {
+    pub fn check(&self) -> Result<(), ProgramError> {
         let n = self.tensors.len();
-        let bad = |what: String| McuError::Malformed(what);
+        let bad = |what: String| ProgramError::Malformed(what);
         if self.input.0 >= n || self.output.0 >= n {
             return Err(bad("input or output tensor out of range".into()));
         }

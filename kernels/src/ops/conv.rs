@@ -5,11 +5,11 @@
 //! inside the input (padding contributes nothing), then
 //! `y = clamp(requant[c](acc) + output_offset, act_min, act_max)`.
 
-use super::super::program::{Hwc, Int8Program, TensorId, Window};
-use super::super::requant::{clamp_i8, QuantizedMultiplier};
+use crate::program::{Hwc, Int8Program, TensorId, Window};
+use crate::requant::{clamp_i8, QuantizedMultiplier};
 
 /// A regular convolution, weights OHWI (`[out][kh][kw][in]`).
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Int8Conv {
     pub name: String,
     pub input: TensorId,
@@ -85,7 +85,7 @@ impl Int8Conv {
 }
 
 /// A depthwise convolution (channel multiplier 1), weights HWC (`[kh][kw][c]`).
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Int8DepthwiseConv {
     pub name: String,
     pub input: TensorId,

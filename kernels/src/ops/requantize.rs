@@ -1,11 +1,11 @@
 //! Element-wise rescale with a clamp: ReLU, ReLU6 and Clip (the clamp bounds), and any
 //! change of quantization between two tensors of one shape.
 
-use super::super::program::TensorId;
-use super::super::requant::{clamp_i8, QuantizedMultiplier};
+use crate::program::TensorId;
+use crate::requant::{clamp_i8, QuantizedMultiplier};
 
 /// `y = clamp(requant(x + input_offset) + output_offset, act_min, act_max)`.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Int8Requantize {
     pub name: String,
     pub input: TensorId,

@@ -1,14 +1,14 @@
 //! Pooling: average (any window; global average pooling is the window of the whole map)
 //! and max, each followed by a rescale to the output's quantization.
 
-use super::super::program::{Hwc, Int8Program, TensorId, Window};
-use super::super::requant::{clamp_i8, QuantizedMultiplier};
 use super::conv::tap;
+use crate::program::{Hwc, Int8Program, TensorId, Window};
+use crate::requant::{clamp_i8, QuantizedMultiplier};
 
 /// Average pooling: `y = clamp(m[count](Σ (x + input_offset)) + output_offset)`, where
 /// `count` is the number of taps inside the input (or every tap, with
 /// `count_include_pad`) and `m[count] = input scale / (output scale · count)`.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Int8AvgPool {
     pub name: String,
     pub input: TensorId,
@@ -68,7 +68,7 @@ impl Int8AvgPool {
 
 /// Max pooling over the taps inside the input (padding never wins), then
 /// `y = clamp(requant(max + input_offset) + output_offset)`.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Int8MaxPool {
     pub name: String,
     pub input: TensorId,

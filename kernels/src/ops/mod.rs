@@ -2,7 +2,7 @@
 //! semantics (`eval`), which the generated C reproduces bit for bit.
 
 mod add;
-mod conv;
+pub(crate) mod conv;
 mod pool;
 mod requantize;
 

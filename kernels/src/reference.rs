@@ -1,33 +1,33 @@
 //! The reference interpreter: runs an [`Int8Program`] on the host with each op's `eval`.
 //! The generated C must give the same bytes for every input.
 
-use super::program::{Int8Op, Int8Program};
-use super::McuError;
+use crate::program::{Int8Op, Int8Program};
+use crate::ProgramError;
 
 /// Runs `program` on `input` (int8, HWC) and returns its output (int8).
-pub fn run_reference(program: &Int8Program, input: &[i8]) -> Result<Vec<i8>, McuError> {
+pub fn run_reference(program: &Int8Program, input: &[i8]) -> Result<Vec<i8>, ProgramError> {
     let mut values = run(program, input, false)?;
-    values[program.output.0].take().ok_or_else(|| McuError::Malformed("the output is never written".into()))
+    values[program.output.0].take().ok_or_else(|| ProgramError::Malformed("the output is never written".into()))
 }
 
-/// Runs `program` on `input` and returns every tensor's values, by [`super::TensorId`]
+/// Runs `program` on `input` and returns every tensor's values, by [`crate::TensorId`]
 /// (for comparing layer by layer).
-pub fn run_reference_traced(program: &Int8Program, input: &[i8]) -> Result<Vec<Vec<i8>>, McuError> {
+pub fn run_reference_traced(program: &Int8Program, input: &[i8]) -> Result<Vec<Vec<i8>>, ProgramError> {
     Ok(run(program, input, true)?.into_iter().map(Option::unwrap_or_default).collect())
 }
 
 /// Runs op `index` of `program` alone on `inputs` (one slice per [`Int8Op::inputs`], each
 /// of its tensor's length) and returns its output.
-pub fn eval_op(program: &Int8Program, index: usize, inputs: &[&[i8]]) -> Result<Vec<i8>, McuError> {
-    let op = program.ops.get(index).ok_or_else(|| McuError::Malformed(format!("no op {index}")))?;
+pub fn eval_op(program: &Int8Program, index: usize, inputs: &[&[i8]]) -> Result<Vec<i8>, ProgramError> {
+    let op = program.ops.get(index).ok_or_else(|| ProgramError::Malformed(format!("no op {index}")))?;
     let ids = op.inputs();
     if ids.len() != inputs.len() {
-        return Err(McuError::Malformed(format!("op `{}` takes {} inputs", op.name(), ids.len())));
+        return Err(ProgramError::Malformed(format!("op `{}` takes {} inputs", op.name(), ids.len())));
     }
     for (id, x) in ids.iter().zip(inputs) {
         let expected = program.tensor(*id).shape.len();
         if x.len() != expected {
-            return Err(McuError::InputSize { got: x.len(), expected });
+            return Err(ProgramError::InputSize { got: x.len(), expected });
         }
     }
     let ys = program.tensor(op.output()).shape;
@@ -49,10 +49,10 @@ fn eval_into(program: &Int8Program, op: &Int8Op, inputs: &[&[i8]], y: &mut [i8])
     }
 }
 
-fn run(program: &Int8Program, input: &[i8], keep: bool) -> Result<Vec<Option<Vec<i8>>>, McuError> {
+fn run(program: &Int8Program, input: &[i8], keep: bool) -> Result<Vec<Option<Vec<i8>>>, ProgramError> {
     let expected = program.input_tensor().shape.len();
     if input.len() != expected {
-        return Err(McuError::InputSize { got: input.len(), expected });
+        return Err(ProgramError::InputSize { got: input.len(), expected });
     }
     let mut last_use = vec![0usize; program.tensors.len()];
     for (i, op) in program.ops.iter().enumerate() {

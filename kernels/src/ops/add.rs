@@ -2,13 +2,13 @@
 //! scale first (TFLite's quantized add): `a' = requant_a((a + a_offset) << LEFT_SHIFT)`,
 //! the same for `b`, then `y = clamp(requant_out(a' + b') + output_offset)`.
 
-use super::super::program::TensorId;
-use super::super::requant::{clamp_i8, QuantizedMultiplier};
+use crate::program::TensorId;
+use crate::requant::{clamp_i8, QuantizedMultiplier};
 
 /// Bits the inputs are shifted left by before rescaling: room for the rescale's rounding.
 pub const ADD_LEFT_SHIFT: i32 = 20;
 
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Int8Add {
     pub name: String,
     pub a: TensorId,
@@ -36,9 +36,16 @@ impl Int8Add {
         ])
     }
 
+    /// Both inputs rescaled to the common scale (before they are summed).
+    pub fn rescaled(&self, a: i8, b: i8) -> (i32, i32) {
+        (
+            self.a_requant.apply((i32::from(a) + self.a_offset) << ADD_LEFT_SHIFT),
+            self.b_requant.apply((i32::from(b) + self.b_offset) << ADD_LEFT_SHIFT),
+        )
+    }
+
     pub fn value(&self, a: i8, b: i8) -> i8 {
-        let a = self.a_requant.apply((i32::from(a) + self.a_offset) << ADD_LEFT_SHIFT);
-        let b = self.b_requant.apply((i32::from(b) + self.b_offset) << ADD_LEFT_SHIFT);
+        let (a, b) = self.rescaled(a, b);
         clamp_i8(self.output_requant.apply(a + b) + self.output_offset, self.act_min, self.act_max)
     }
 

@@ -1,0 +1,223 @@
+//! Regular convolutions (fully connected layers included) on int8 HWC maps.
+
+#[cfg(target_arch = "x86_64")]
+use super::x86;
+use super::{dispatch, dots, requantize, Isa};
+use crate::ops::conv::tap;
+use crate::{Hwc, Int8Conv, QuantizedMultiplier, Window};
+
+/// Output channels computed together over one pass of the input patch.
+const BLOCK: usize = 4;
+
+/// An [`Int8Conv`] prepared for fast evaluation: the input offset folded into the bias,
+/// padding materialized as the input's zero point.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FastConv {
+    window: Window,
+    in_channels: usize,
+    out_channels: usize,
+    /// OHWI, as the op holds them: one contiguous filter of `taps · in_channels` per output
+    /// channel.
+    weights: Vec<i8>,
+    /// `bias + input_offset · Σ filter`.
+    bias: Vec<i32>,
+    requant: Vec<QuantizedMultiplier>,
+    /// The input's zero point: the value of a padded tap.
+    pad: i8,
+    output_offset: i32,
+    act_min: i8,
+    act_max: i8,
+    isa: Isa,
+    #[cfg(target_arch = "x86_64")]
+    packed: Option<x86::PackedWeights>,
+}
+
+/// Reusable buffers of [`FastConv::run`].
+#[derive(Debug, Default, Clone)]
+pub struct ConvScratch {
+    patch: Vec<i8>,
+    pairs: Vec<i32>,
+}
+
+impl FastConv {
+    /// Prepares `conv` for the instruction set `isa` (see [`Isa::detect`]; an unavailable
+    /// one falls back to the baseline). `None` when the input zero point is not an int8.
+    pub fn new(conv: &Int8Conv, isa: Isa) -> Option<Self> {
+        let pad = i8::try_from(-conv.input_offset).ok()?;
+        let bias = conv
+            .bias
+            .iter()
+            .zip(conv.weight_sums())
+            .map(|(&b, sum)| b.wrapping_add(conv.input_offset.wrapping_mul(sum)))
+            .collect();
+        let isa = if isa.is_available() { isa } else { Isa::Baseline };
+        let k = conv.window.taps() * conv.in_channels;
+        Some(FastConv {
+            #[cfg(target_arch = "x86_64")]
+            packed: matches!(isa, Isa::Avx2 | Isa::Avx512Vnni)
+                .then(|| x86::PackedWeights::new(&conv.weights, conv.out_channels, k)),
+            window: conv.window,
+            in_channels: conv.in_channels,
+            out_channels: conv.out_channels,
+            weights: conv.weights.clone(),
+            bias,
+            requant: conv.requant.clone(),
+            pad,
+            output_offset: conv.output_offset,
+            act_min: conv.act_min,
+            act_max: conv.act_max,
+            isa,
+        })
+    }
+
+    /// Bytes of scratch [`FastConv::run`] needs: one input patch.
+    pub fn scratch_len(&self) -> usize {
+        self.window.taps() * self.in_channels
+    }
+
+    /// Computes `y` (shape `ys`) from `x` (shape `xs`), as [`Int8Conv::eval`] does.
+    /// `scratch` is grown as needed.
+    pub fn run(&self, x: &[i8], xs: Hwc, y: &mut [i8], ys: Hwc, scratch: &mut ConvScratch) {
+        scratch.patch.resize(self.scratch_len(), 0);
+        #[cfg(target_arch = "x86_64")]
+        if let Some(packed) = &self.packed {
+            // SAFETY: `packed` is only made for an available AVX2 or VNNI `isa`.
+            unsafe { self.run_x86(packed, x, xs, y, ys, scratch) };
+            return;
+        }
+        dispatch!(self.isa, || self.run_portable(x, xs, y, ys, &mut scratch.patch))
+    }
+
+    /// A 1×1 convolution with stride 1 and no padding reads its patches straight from the
+    /// input.
+    fn is_direct(&self) -> bool {
+        let win = &self.window;
+        win.taps() == 1 && win.stride_h == 1 && win.stride_w == 1 && !win.has_padding()
+    }
+
+    /// # Safety
+    /// `self.isa` is `Avx2` or `Avx512Vnni` and available.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn run_x86(
+        &self,
+        packed: &x86::PackedWeights,
+        x: &[i8],
+        xs: Hwc,
+        y: &mut [i8],
+        ys: Hwc,
+        s: &mut ConvScratch,
+    ) {
+        use x86::{LANES, PIXELS};
+        let vnni = self.isa == Isa::Avx512Vnni;
+        let (k, pairs, direct) = (self.scratch_len(), packed.pairs, self.is_direct());
+        s.pairs.resize(PIXELS * pairs, 0);
+        let n = ys.h * ys.w;
+        let mut sums = [[0i32; LANES]; PIXELS];
+        let mut p0 = 0;
+        while p0 < n {
+            let count = (n - p0).min(PIXELS);
+            for i in 0..count {
+                let p = p0 + i;
+                let patch: &[i8] = if direct {
+                    &x[p * xs.c..(p + 1) * xs.c]
+                } else {
+                    self.gather(x, xs, p / ys.w, p % ys.w, &mut s.patch);
+                    &s.patch
+                };
+                x86::to_pairs(&patch[..k], &mut s.pairs[i * pairs..(i + 1) * pairs]);
+            }
+            for b in 0..packed.blocks {
+                if count == PIXELS {
+                    let ps: [&[i32]; PIXELS] = std::array::from_fn(|i| &s.pairs[i * pairs..(i + 1) * pairs]);
+                    if vnni {
+                        x86::accumulate_vnni(packed, b, ps, &mut sums);
+                    } else {
+                        x86::accumulate(packed, b, ps, &mut sums);
+                    }
+                } else {
+                    for (i, sum) in sums.iter_mut().enumerate().take(count) {
+                        let mut one = [[0i32; LANES]; 1];
+                        let ps = [&s.pairs[i * pairs..(i + 1) * pairs]];
+                        if vnni {
+                            x86::accumulate_vnni(packed, b, ps, &mut one);
+                        } else {
+                            x86::accumulate(packed, b, ps, &mut one);
+                        }
+                        *sum = one[0];
+                    }
+                }
+                let channels = (b * LANES..self.out_channels.min((b + 1) * LANES)).enumerate();
+                for (i, sum) in sums.iter().enumerate().take(count) {
+                    let out = &mut y[(p0 + i) * ys.c..(p0 + i + 1) * ys.c];
+                    for (lane, oc) in channels.clone() {
+                        out[oc] = self.finish(oc, sum[lane]);
+                    }
+                }
+            }
+            p0 += count;
+        }
+    }
+
+    #[inline(always)]
+    fn run_portable(&self, x: &[i8], xs: Hwc, y: &mut [i8], ys: Hwc, patch: &mut [i8]) {
+        let direct = self.is_direct();
+        let k = self.scratch_len();
+        for oy in 0..ys.h {
+            for ox in 0..ys.w {
+                let p = oy * ys.w + ox;
+                let patch: &[i8] = if direct {
+                    &x[p * xs.c..(p + 1) * xs.c]
+                } else {
+                    self.gather(x, xs, oy, ox, patch);
+                    patch
+                };
+                let out = &mut y[p * ys.c..(p + 1) * ys.c];
+                self.filters(patch, k, out);
+            }
+        }
+    }
+
+    /// Copies the taps of output pixel `(oy, ox)` into `patch`, the zero point where a tap
+    /// falls in the padding.
+    #[inline(always)]
+    fn gather(&self, x: &[i8], xs: Hwc, oy: usize, ox: usize, patch: &mut [i8]) {
+        let win = &self.window;
+        let c = self.in_channels;
+        for ky in 0..win.kernel_h {
+            let iy = tap(oy, ky, win.stride_h, win.pad_top, xs.h);
+            for kx in 0..win.kernel_w {
+                let dst = &mut patch[(ky * win.kernel_w + kx) * c..][..c];
+                match (iy, tap(ox, kx, win.stride_w, win.pad_left, xs.w)) {
+                    (Some(iy), Some(ix)) => dst.copy_from_slice(&x[(iy * xs.w + ix) * c..][..c]),
+                    _ => dst.fill(self.pad),
+                }
+            }
+        }
+    }
+
+    /// Every output channel of one pixel from its patch of `k` values.
+    #[inline(always)]
+    fn filters(&self, patch: &[i8], k: usize, out: &mut [i8]) {
+        let w = &self.weights;
+        let mut oc = 0;
+        while oc + BLOCK <= self.out_channels {
+            let f = |j: usize| &w[(oc + j) * k..(oc + j + 1) * k];
+            let acc = dots(patch, [f(0), f(1), f(2), f(3)]);
+            for (j, a) in acc.into_iter().enumerate() {
+                out[oc + j] = self.finish(oc + j, a);
+            }
+            oc += BLOCK;
+        }
+        while oc < self.out_channels {
+            let [a] = dots(patch, [&w[oc * k..(oc + 1) * k]]);
+            out[oc] = self.finish(oc, a);
+            oc += 1;
+        }
+    }
+
+    #[inline(always)]
+    fn finish(&self, oc: usize, acc: i32) -> i8 {
+        requantize(self.bias[oc].wrapping_add(acc), self.requant[oc], self.output_offset, self.act_min, self.act_max)
+    }
+}
