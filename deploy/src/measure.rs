@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 
 use edgenas_compiler::quantize::Precision;
-use edgenas_runtime::{error_chain, BenchConfig, CompiledModel, LatencyStats, LatencyUnit, ModelProfile, RunOptions};
+use edgenas_runtime::{error_chain, BenchConfig, LatencyStats, LatencyUnit, ModelProfile};
 use edgenas_targets::{
     build_runner_with, device_backend, DeviceArtifact, DeviceBackend, DeviceModel, LocalBackend, MeasureBackend,
     Measurement, RunnerBuild, RunnerFeatures, RunnerProfile, Target,
@@ -137,6 +137,10 @@ pub struct BenchReport {
     pub parse_ms: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub optimize_ms: Option<f64>,
+    /// What ran the model in this process: tract's ONNX import, or the project's int8 ops
+    /// for an integer-only model (measured here only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub engine: Option<crate::Int8Engine>,
     pub latency: LatencyStats,
 }
 
@@ -165,18 +169,17 @@ pub fn bench_model(
             target.name
         )));
     }
-    let (latency, parse_ms, optimize_ms) = if target.kind == edgenas_targets::TargetKind::Mcu {
+    let (latency, parse_ms, optimize_ms, engine) = if target.kind == edgenas_targets::TargetKind::Mcu {
         let mcu = crate::McuMeasurer::new(target.clone(), bench.clone())?;
-        (mcu.measure(onnx)?.latency, None, None)
+        (mcu.measure(onnx)?.latency, None, None, None)
     } else if measured_here {
-        let model =
-            CompiledModel::from_onnx_bytes(onnx, label, &RunOptions::default()).step(format!("loading {label}"))?;
+        let (model, engine) = crate::compile_on_host(label, onnx)?;
         let latency = LocalBackend::default().measure(&model, bench)?;
         let t = model.timings();
-        (latency, Some(t.parse.as_secs_f64() * 1e3), Some(t.optimize.as_secs_f64() * 1e3))
+        (latency, Some(t.parse.as_secs_f64() * 1e3), Some(t.optimize.as_secs_f64() * 1e3), Some(engine))
     } else {
         let device = DeviceMeasurer::new(target.clone(), bench.clone())?;
-        (device.measure(onnx, progress)?, None, None)
+        (device.measure(onnx, progress)?, None, None, None)
     };
     Ok(BenchReport {
         model: label.to_string(),
@@ -185,6 +188,7 @@ pub fn bench_model(
         threads: bench.threads,
         parse_ms,
         optimize_ms,
+        engine,
         latency,
     })
 }

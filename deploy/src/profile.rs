@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use edgenas_runtime::{profile_host, CompiledModel, LatencyUnit, ModelProfile, RunOptions};
+use edgenas_runtime::{profile_host, LatencyUnit, ModelProfile};
 use edgenas_targets::{Measurement, Target};
 use onnx_protobuf::{Message, ModelProto};
 use serde::Serialize;
@@ -170,8 +170,7 @@ impl Profiler {
         let layers = onnx_layers(onnx).map_err(|why| DeployError::Invalid(format!("{label}: {why}")))?;
         let profile = match &self.device {
             None => {
-                let model = CompiledModel::from_onnx_bytes(onnx, label, &RunOptions::default())
-                    .step(format!("loading {label}"))?;
+                let (model, _) = crate::compile_on_host(label, onnx)?;
                 profile_host(&model, HOST_WARMUP, runs).step(format!("profiling {label}"))?
             }
             Some(device) => device.profile(onnx, runs, time_cap, progress)?,

@@ -197,3 +197,16 @@ proptest! {
         prop_assert_eq!(got, expected);
     }
 }
+
+/// `EDGENAS_EXPECT_ISA` (set by scripts/test.sh for its qemu-aarch64 runs: `dotprod` under
+/// `-cpu cortex-a76`, `baseline` under `-cpu cortex-a72`) names the instruction set
+/// detection must find, so those runs provably cover both aarch64 paths.
+#[test]
+fn the_expected_instruction_set_is_detected() {
+    let detected = Isa::detect();
+    assert!(detected.is_available());
+    if let Ok(expected) = std::env::var("EDGENAS_EXPECT_ISA") {
+        let name = format!("{detected:?}").to_lowercase();
+        assert_eq!(name, expected, "detected {detected:?}");
+    }
+}

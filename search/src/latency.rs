@@ -12,7 +12,7 @@ use edgenas_compiler::space::{Genome, SearchSpace};
 use edgenas_deploy::{
     emit_genome, quantize_for_target, BatchNormInit, DeployError, DeployProgress, DeviceMeasurer, McuMeasurer,
 };
-use edgenas_runtime::{BenchConfig, CompiledModel, LatencyStats, LatencyUnit, RunOptions};
+use edgenas_runtime::{BenchConfig, LatencyStats, LatencyUnit};
 use edgenas_targets::{LocalBackend, MeasureBackend, Measurement, Target};
 
 use crate::config::LatencyConfig;
@@ -115,7 +115,7 @@ impl LatencySource for HostLatency {
     fn measure(&self, input: &LatencyInput<'_>, _: &mut dyn FnMut(&DeployProgress<'_>)) -> Result<Measured, BoxError> {
         let start = Instant::now();
         let label = input.genome.content_hash();
-        let model = CompiledModel::from_onnx_bytes(input.onnx, &label, &RunOptions::default())?;
+        let (model, _) = edgenas_deploy::compile_on_host(&label, input.onnx)?;
         let compile = start.elapsed();
         let latency = LocalBackend::default().measure(&model, &self.bench)?;
         Ok(Measured { latency, compile })

@@ -72,6 +72,9 @@ fn print_report(report: &BenchReport) {
     if let Some(precision) = report.precision {
         println!("precision: {precision}");
     }
+    if let Some(engine) = report.engine {
+        println!("engine:    {engine}");
+    }
     if let (Some(parse), Some(optimize)) = (report.parse_ms, report.optimize_ms) {
         println!("threads:   {}", report.threads);
         println!("load:      parse {parse:.2} ms, optimize {optimize:.2} ms");

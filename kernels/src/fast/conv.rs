@@ -1,7 +1,14 @@
 //! Regular convolutions (fully connected layers included) on int8 HWC maps.
 
+#[cfg(target_arch = "aarch64")]
+use super::aarch64;
 #[cfg(target_arch = "x86_64")]
 use super::x86;
+
+/// Output channels per block of the micro-kernels (both paths use 16).
+const LANES: usize = 16;
+/// Output pixels per micro-kernel call (both paths use 4).
+const PIXELS: usize = 4;
 use super::{dispatch, dots, requantize, Isa};
 use crate::ops::conv::tap;
 use crate::{Hwc, Int8Conv, QuantizedMultiplier, Window};
@@ -30,13 +37,18 @@ pub struct FastConv {
     isa: Isa,
     #[cfg(target_arch = "x86_64")]
     packed: Option<x86::PackedWeights>,
+    #[cfg(target_arch = "aarch64")]
+    packed: Option<aarch64::PackedWeights>,
 }
 
 /// Reusable buffers of [`FastConv::run`].
 #[derive(Debug, Default, Clone)]
 pub struct ConvScratch {
     patch: Vec<i8>,
+    #[cfg(target_arch = "x86_64")]
     pairs: Vec<i32>,
+    #[cfg(target_arch = "aarch64")]
+    padded: Vec<i8>,
 }
 
 impl FastConv {
@@ -56,6 +68,8 @@ impl FastConv {
             #[cfg(target_arch = "x86_64")]
             packed: matches!(isa, Isa::Avx2 | Isa::Avx512Vnni)
                 .then(|| x86::PackedWeights::new(&conv.weights, conv.out_channels, k)),
+            #[cfg(target_arch = "aarch64")]
+            packed: (isa == Isa::DotProd).then(|| aarch64::PackedWeights::new(&conv.weights, conv.out_channels, k)),
             window: conv.window,
             in_channels: conv.in_channels,
             out_channels: conv.out_channels,
@@ -85,6 +99,12 @@ impl FastConv {
             unsafe { self.run_x86(packed, x, xs, y, ys, scratch) };
             return;
         }
+        #[cfg(target_arch = "aarch64")]
+        if let Some(packed) = &self.packed {
+            // SAFETY: `packed` is only made for an available dot-product `isa`.
+            unsafe { self.run_dotprod(packed, x, xs, y, ys, scratch) };
+            return;
+        }
         dispatch!(self.isa, || self.run_portable(x, xs, y, ys, &mut scratch.patch))
     }
 
@@ -95,23 +115,28 @@ impl FastConv {
         win.taps() == 1 && win.stride_h == 1 && win.stride_w == 1 && !win.has_padding()
     }
 
-    /// # Safety
-    /// `self.isa` is `Avx2` or `Avx512Vnni` and available.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    unsafe fn run_x86(
+    /// The blocked driver shared by the micro-kernels: patches of up to [`PIXELS`] output
+    /// pixels stored by `store` into `buf` (`per_pixel` values each), then for each of the
+    /// `blocks` blocks of [`LANES`] channels `acc` sums them (`acc(block, pixels, sums)`
+    /// fills `sums[..pixels]`) and the sums are requantized into `y`.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn run_blocked<T: Copy + Default>(
         &self,
-        packed: &x86::PackedWeights,
         x: &[i8],
         xs: Hwc,
         y: &mut [i8],
         ys: Hwc,
-        s: &mut ConvScratch,
+        patch: &mut Vec<i8>,
+        buf: &mut Vec<T>,
+        per_pixel: usize,
+        blocks: usize,
+        store: impl Fn(&[i8], &mut [T]),
+        mut acc: impl FnMut(usize, &[T], usize, &mut [[i32; LANES]; PIXELS]),
     ) {
-        use x86::{LANES, PIXELS};
-        let vnni = self.isa == Isa::Avx512Vnni;
-        let (k, pairs, direct) = (self.scratch_len(), packed.pairs, self.is_direct());
-        s.pairs.resize(PIXELS * pairs, 0);
+        let (k, direct) = (self.scratch_len(), self.is_direct());
+        buf.clear();
+        buf.resize(PIXELS * per_pixel, T::default());
         let n = ys.h * ys.w;
         let mut sums = [[0i32; LANES]; PIXELS];
         let mut p0 = 0;
@@ -119,34 +144,16 @@ impl FastConv {
             let count = (n - p0).min(PIXELS);
             for i in 0..count {
                 let p = p0 + i;
-                let patch: &[i8] = if direct {
+                let values: &[i8] = if direct {
                     &x[p * xs.c..(p + 1) * xs.c]
                 } else {
-                    self.gather(x, xs, p / ys.w, p % ys.w, &mut s.patch);
-                    &s.patch
+                    self.gather(x, xs, p / ys.w, p % ys.w, patch);
+                    patch
                 };
-                x86::to_pairs(&patch[..k], &mut s.pairs[i * pairs..(i + 1) * pairs]);
+                store(&values[..k], &mut buf[i * per_pixel..(i + 1) * per_pixel]);
             }
-            for b in 0..packed.blocks {
-                if count == PIXELS {
-                    let ps: [&[i32]; PIXELS] = std::array::from_fn(|i| &s.pairs[i * pairs..(i + 1) * pairs]);
-                    if vnni {
-                        x86::accumulate_vnni(packed, b, ps, &mut sums);
-                    } else {
-                        x86::accumulate(packed, b, ps, &mut sums);
-                    }
-                } else {
-                    for (i, sum) in sums.iter_mut().enumerate().take(count) {
-                        let mut one = [[0i32; LANES]; 1];
-                        let ps = [&s.pairs[i * pairs..(i + 1) * pairs]];
-                        if vnni {
-                            x86::accumulate_vnni(packed, b, ps, &mut one);
-                        } else {
-                            x86::accumulate(packed, b, ps, &mut one);
-                        }
-                        *sum = one[0];
-                    }
-                }
+            for b in 0..blocks {
+                acc(b, buf, count, &mut sums);
                 let channels = (b * LANES..self.out_channels.min((b + 1) * LANES)).enumerate();
                 for (i, sum) in sums.iter().enumerate().take(count) {
                     let out = &mut y[(p0 + i) * ys.c..(p0 + i + 1) * ys.c];
@@ -157,6 +164,82 @@ impl FastConv {
             }
             p0 += count;
         }
+    }
+
+    /// # Safety
+    /// `self.isa` is `Avx2` or `Avx512Vnni` and available.
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn run_x86(
+        &self,
+        packed: &x86::PackedWeights,
+        x: &[i8],
+        xs: Hwc,
+        y: &mut [i8],
+        ys: Hwc,
+        s: &mut ConvScratch,
+    ) {
+        let vnni = self.isa == Isa::Avx512Vnni;
+        let pairs = packed.pairs;
+        let ConvScratch { patch, pairs: buf, .. } = s;
+        self.run_blocked(x, xs, y, ys, patch, buf, pairs, packed.blocks, x86::to_pairs, |b, buf, count, sums| {
+            let at = |i: usize| &buf[i * pairs..(i + 1) * pairs];
+            // SAFETY: the caller guarantees the instruction set; every patch has `pairs` values.
+            unsafe {
+                if count == PIXELS {
+                    let ps: [&[i32]; PIXELS] = std::array::from_fn(at);
+                    if vnni {
+                        x86::accumulate_vnni(packed, b, ps, sums)
+                    } else {
+                        x86::accumulate(packed, b, ps, sums)
+                    }
+                } else {
+                    for (i, sum) in sums.iter_mut().enumerate().take(count) {
+                        let mut one = [[0i32; LANES]; 1];
+                        if vnni {
+                            x86::accumulate_vnni(packed, b, [at(i)], &mut one)
+                        } else {
+                            x86::accumulate(packed, b, [at(i)], &mut one)
+                        }
+                        *sum = one[0];
+                    }
+                }
+            }
+        })
+    }
+
+    /// # Safety
+    /// `self.isa` is `DotProd` and available.
+    #[cfg(target_arch = "aarch64")]
+    unsafe fn run_dotprod(
+        &self,
+        packed: &aarch64::PackedWeights,
+        x: &[i8],
+        xs: Hwc,
+        y: &mut [i8],
+        ys: Hwc,
+        s: &mut ConvScratch,
+    ) {
+        let len = packed.padded_k;
+        let store = |values: &[i8], dst: &mut [i8]| {
+            dst[..values.len()].copy_from_slice(values);
+            dst[values.len()..].fill(0);
+        };
+        let ConvScratch { patch, padded: buf, .. } = s;
+        self.run_blocked(x, xs, y, ys, patch, buf, len, packed.blocks, store, |b, buf, count, sums| {
+            let at = |i: usize| &buf[i * len..(i + 1) * len];
+            // SAFETY: the caller guarantees the instruction set; every patch has `len` values.
+            unsafe {
+                if count == PIXELS {
+                    aarch64::accumulate(packed, b, std::array::from_fn(at), sums)
+                } else {
+                    for (i, sum) in sums.iter_mut().enumerate().take(count) {
+                        let mut one = [[0i32; LANES]; 1];
+                        aarch64::accumulate(packed, b, [at(i)], &mut one);
+                        *sum = one[0];
+                    }
+                }
+            }
+        })
     }
 
     #[inline(always)]

@@ -10,6 +10,8 @@
 //! arithmetic wraps, so it equals the reference whenever the reference's accumulator
 //! fits in int32, which `Int8Program::check` guarantees.
 
+#[cfg(target_arch = "aarch64")]
+mod aarch64;
 mod conv;
 mod depthwise;
 mod elementwise;

@@ -8,8 +8,6 @@ use std::arch::x86_64::*;
 
 /// Output channels per packed block.
 pub(crate) const LANES: usize = 16;
-/// Output pixels per micro-kernel call.
-pub(crate) const PIXELS: usize = 4;
 
 /// Weights of every filter, packed for [`accumulate`]: block `b` (channels `16b..16b+16`,
 /// zero past the last channel), pair `q` (patch values `2q`, `2q+1`, zero past the end)

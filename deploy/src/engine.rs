@@ -1,0 +1,61 @@
+//! Which engine runs an int8 model, on this host and on a target.
+//!
+//! Two engines run int8 models outside microcontrollers: tract's own QDQ path (it folds
+//! the weights' DequantizeLinear into f32 constants, so its convolutions run in f32 with
+//! quantize/dequantize passes around them; docs/QUANTIZATION.md measures it slower than
+//! f32 everywhere) and the project's int8 ops inside tract (`edgenas_runtime::int8`: an
+//! integer-only model imported as an `Int8Program`, convolutions on the int8 kernels of
+//! `edgenas_kernels::fast`). The project's ops need an integer-only model (every
+//! activation quantized), which `quantize_for_target` makes for the targets whose engine
+//! they are.
+
+use edgenas_compiler::mcu::import_qdq_bytes;
+use edgenas_runtime::{CompiledModel, RunOptions};
+use edgenas_targets::{Measurement, Target, TargetKind};
+use serde::Serialize;
+
+use crate::error::{DeployError, Step};
+
+/// What runs a model's int8 layers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, strum::Display)]
+#[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
+pub enum Int8Engine {
+    /// tract's ONNX import (QDQ or QOperator as written).
+    Tract,
+    /// The project's int8 ops inside tract, from the integer-only program.
+    EdgenasOps,
+    /// Generated C on a microcontroller.
+    Firmware,
+}
+
+/// The engine that runs int8 models for `target`: the generated firmware on a
+/// microcontroller; the project's ops where the model runs in this process (kind `host`
+/// without `[remote]`); tract's QDQ path on devices, whose runner does not load int8
+/// programs yet.
+pub fn int8_engine(target: &Target) -> Int8Engine {
+    match target.measurement() {
+        _ if target.kind == TargetKind::Mcu => Int8Engine::Firmware,
+        Measurement::Local => Int8Engine::EdgenasOps,
+        _ => Int8Engine::Tract,
+    }
+}
+
+/// Loads `onnx` to run in this process, with the engine it calls for: an integer-only int8
+/// model runs on the project's int8 ops; any other model (f32, f16, int8 with float
+/// layers left, ops the integer program does not have, or bytes that are not ONNX, which
+/// tract then names) through tract's ONNX import.
+pub fn compile_on_host(label: &str, onnx: &[u8]) -> Result<(CompiledModel, Int8Engine), DeployError> {
+    match import_qdq_bytes(onnx) {
+        Ok(program) => {
+            let model = CompiledModel::from_int8_program(&program, label)
+                .step(format!("planning {label} on the project's int8 ops"))?;
+            Ok((model, Int8Engine::EdgenasOps))
+        }
+        Err(_) => {
+            let model =
+                CompiledModel::from_onnx_bytes(onnx, label, &RunOptions::default()).step(format!("loading {label}"))?;
+            Ok((model, Int8Engine::Tract))
+        }
+    }
+}
