@@ -90,11 +90,10 @@ pub fn compile_bundle(
     }
     let onnx = fs::read(request.model).map_err(DeployError::io("reading", request.model))?;
     let label = request.model.display().to_string();
-    let reference = CompiledModel::from_onnx_bytes(&onnx, &label, &RunOptions::default())
-        .step(format!("loading {}", request.model.display()))?;
+    let (reference, _) = crate::compile_on_host(&label, &onnx)?;
     let precision =
         precision_of(&onnx).map_err(|e| DeployError::Invalid(format!("reading the initializers of {label}: {e}")))?;
-    let shipped = choose_model_format(&onnx, &reference, &label)?;
+    let shipped = choose_model_format(&onnx, &reference)?;
     if let Some(reason) = &shipped.model.fallback_reason {
         progress(&DeployProgress::Note(&format!("shipping the ONNX model, not NNEF: {reason}")));
     }
@@ -137,14 +136,13 @@ pub fn compile_bundle(
 
 /// NNEF when tract can save the decluttered model and the reload computes what the ONNX
 /// model computes; ONNX otherwise, with the reason.
-fn choose_model_format(onnx: &[u8], reference: &CompiledModel, label: &str) -> Result<ShippedModel, DeployError> {
+fn choose_model_format(onnx: &[u8], reference: &CompiledModel) -> Result<ShippedModel, DeployError> {
     let onnx_fallback = |reason: String| ShippedModel {
         model: DeviceModel::onnx(onnx, reason),
         compiled: reference.clone(),
         round_trip_max_abs_diff: None,
     };
-    let model =
-        DeviceModel::for_onnx(onnx, Some(reference.input_shape())).step(format!("preparing {label} for the device"))?;
+    let model = crate::engine::device_model(onnx, Some(reference.input_shape()))?;
     if model.file != NNEF_FILE {
         return Ok(ShippedModel { model, compiled: reference.clone(), round_trip_max_abs_diff: None });
     }

@@ -11,7 +11,7 @@
 
 use edgenas_compiler::mcu::import_qdq_bytes;
 use edgenas_runtime::{CompiledModel, RunOptions};
-use edgenas_targets::{Measurement, Target, TargetKind};
+use edgenas_targets::{DeviceModel, Target, TargetKind};
 use serde::Serialize;
 
 use crate::error::{DeployError, Step};
@@ -30,14 +30,21 @@ pub enum Int8Engine {
 }
 
 /// The engine that runs int8 models for `target`: the generated firmware on a
-/// microcontroller; the project's ops where the model runs in this process (kind `host`
-/// without `[remote]`); tract's QDQ path on devices, whose runner does not load int8
-/// programs yet.
+/// microcontroller, the project's ops everywhere else (in this process, and in the device
+/// runner, which loads int8 programs).
 pub fn int8_engine(target: &Target) -> Int8Engine {
-    match target.measurement() {
-        _ if target.kind == TargetKind::Mcu => Int8Engine::Firmware,
-        Measurement::Local => Int8Engine::EdgenasOps,
-        _ => Int8Engine::Tract,
+    match target.kind {
+        TargetKind::Mcu => Int8Engine::Firmware,
+        TargetKind::Host | TargetKind::LinuxCross => Int8Engine::EdgenasOps,
+    }
+}
+
+/// What a device runner loads for `onnx`: the int8 program of an integer-only model, else
+/// what [`DeviceModel::for_onnx`] decides (NNEF, or ONNX for graphs NNEF cannot hold).
+pub fn device_model(onnx: &[u8], input_shape: Option<&[usize]>) -> Result<DeviceModel, DeployError> {
+    match import_qdq_bytes(onnx) {
+        Ok(program) => Ok(DeviceModel::int8_program(program.to_bytes())),
+        Err(_) => DeviceModel::for_onnx(onnx, input_shape).step("preparing the model for the device"),
     }
 }
 

@@ -10,16 +10,16 @@ use std::sync::Mutex;
 use edgenas_compiler::quantize::Precision;
 use edgenas_runtime::{error_chain, BenchConfig, LatencyStats, LatencyUnit, ModelProfile};
 use edgenas_targets::{
-    build_runner_with, device_backend, DeviceArtifact, DeviceBackend, DeviceModel, LocalBackend, MeasureBackend,
-    Measurement, RunnerBuild, RunnerFeatures, RunnerProfile, Target,
+    build_runner_with, device_backend, DeviceArtifact, DeviceBackend, LocalBackend, MeasureBackend, Measurement,
+    RunnerBuild, RunnerFeatures, RunnerProfile, Target,
 };
 use serde::Serialize;
 
-use crate::error::{DeployError, Step};
+use crate::error::DeployError;
 use crate::DeployProgress;
 
 /// Measures ONNX models on one device target (emulated or remote): each model is shipped
-/// as [`DeviceModel::for_onnx`] decides (NNEF, or ONNX for graphs NNEF cannot hold) to the
+/// as [`crate::engine::device_model`] decides (an int8 program, NNEF, or ONNX) to the
 /// release runner with the features that file needs. Runners are built on first need (one
 /// per feature set, into a scratch directory of their own) and kept; a failed build is
 /// remembered and reported again without rebuilding.
@@ -61,7 +61,7 @@ impl DeviceMeasurer {
         progress: &mut dyn FnMut(&DeployProgress<'_>),
     ) -> Result<(), DeployError> {
         for onnx in models {
-            let shipped = DeviceModel::for_onnx(onnx, None).step("preparing a model for the device")?;
+            let shipped = crate::engine::device_model(onnx, None)?;
             self.runner(shipped.features, progress)?;
         }
         Ok(())
@@ -73,7 +73,7 @@ impl DeviceMeasurer {
         onnx: &[u8],
         progress: &mut dyn FnMut(&DeployProgress<'_>),
     ) -> Result<LatencyStats, DeployError> {
-        let shipped = DeviceModel::for_onnx(onnx, None).step("preparing the model for the device")?;
+        let shipped = crate::engine::device_model(onnx, None)?;
         let runner = self.runner(shipped.features, progress)?;
         let model = self.scratch.path().join(shipped.file);
         std::fs::write(&model, &shipped.bytes).map_err(DeployError::io("writing", &model))?;
@@ -90,7 +90,7 @@ impl DeviceMeasurer {
         time_cap: std::time::Duration,
         progress: &mut dyn FnMut(&DeployProgress<'_>),
     ) -> Result<ModelProfile, DeployError> {
-        let shipped = DeviceModel::for_onnx(onnx, None).step("preparing the model for the device")?;
+        let shipped = crate::engine::device_model(onnx, None)?;
         let runner = self.runner(shipped.features, progress)?;
         let model = self.scratch.path().join(shipped.file);
         std::fs::write(&model, &shipped.bytes).map_err(DeployError::io("writing", &model))?;

@@ -12,8 +12,8 @@
 //! `edgenas-runtime` runs programs inside tract as ops of its own, with the fast kernels
 //! (which must equal the reference bit for bit too).
 //!
-//! Architecture invariant: pure integer arithmetic, no I/O, no dependency beyond serde and
-//! thiserror, so the device runner can link it. Not an API boundary for users: its
+//! Architecture invariant: pure integer arithmetic, no I/O, no dependency beyond serde,
+//! postcard (the program file) and thiserror, so the device runner can link it. Not an API boundary for users: its
 //! callers are the compiler and the runtime.
 
 pub mod fast;
@@ -23,7 +23,7 @@ mod reference;
 mod requant;
 
 pub use ops::{Int8Add, Int8AvgPool, Int8Conv, Int8DepthwiseConv, Int8MaxPool, Int8Requantize, ADD_LEFT_SHIFT};
-pub use program::{Hwc, Int8Op, Int8Program, Int8Tensor, QuantParams, TensorId, Window};
+pub use program::{Hwc, Int8Op, Int8Program, Int8Tensor, QuantParams, TensorId, Window, PROGRAM_FILE_MAGIC};
 pub use reference::{eval_op, run_reference, run_reference_traced};
 pub use requant::{clamp_i8, QuantizedMultiplier};
 

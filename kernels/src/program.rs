@@ -2,14 +2,14 @@
 //! scale and zero point, and the ops between them in execution order.
 
 use crate::ops::{Int8Add, Int8AvgPool, Int8Conv, Int8DepthwiseConv, Int8MaxPool, Int8Requantize};
-use crate::ProgramError;
+use crate::{ProgramError, QuantizedMultiplier};
 
 /// Index of a tensor in [`Int8Program::tensors`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub struct TensorId(pub usize);
 
 /// Height, width and channels of an activation stored channels-last.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Hwc {
     pub h: usize,
     pub w: usize,
@@ -32,7 +32,7 @@ impl Hwc {
 }
 
 /// `real = (q − zero_point) · scale`.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct QuantParams {
     pub scale: f32,
     pub zero_point: i8,
@@ -51,7 +51,7 @@ impl QuantParams {
 }
 
 /// One int8 activation.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Int8Tensor {
     /// The ONNX float tensor it was quantized from.
     pub name: String,
@@ -62,7 +62,7 @@ pub struct Int8Tensor {
 }
 
 /// A kernel window over an HWC map: kernel, stride and zero padding per side.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Window {
     pub kernel_h: usize,
     pub kernel_w: usize,
@@ -109,8 +109,8 @@ impl Window {
 }
 
 /// One integer op.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Int8Op {
     Conv(Int8Conv),
     DepthwiseConv(Int8DepthwiseConv),
@@ -194,7 +194,7 @@ impl Int8Op {
 
 /// An integer-only model: tensors and ops in execution order, from one int8 input to one
 /// int8 output. Built by the compiler's `mcu::import_qdq`; checked by [`Int8Program::check`].
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Int8Program {
     pub tensors: Vec<Int8Tensor>,
     pub ops: Vec<Int8Op>,
@@ -202,7 +202,35 @@ pub struct Int8Program {
     pub output: TensorId,
 }
 
+/// The first bytes of a program file: a name and the format version.
+pub const PROGRAM_FILE_MAGIC: &[u8; 14] = b"EDGENAS-INT8\x00\x01";
+
 impl Int8Program {
+    /// The program as a file a device runner loads ([`Int8Program::from_bytes`]):
+    /// [`PROGRAM_FILE_MAGIC`], then the program in postcard's encoding.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut bytes = PROGRAM_FILE_MAGIC.to_vec();
+        bytes.extend(postcard::to_allocvec(self).unwrap_or_default());
+        bytes
+    }
+
+    /// Reads a program file and checks the program ([`Int8Program::check`]). Fails with
+    /// [`ProgramError::Malformed`] naming the problem: another file, another version, a
+    /// truncated or damaged encoding, a program that does not check.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, ProgramError> {
+        let bad = |what: String| ProgramError::Malformed(what);
+        let body = bytes
+            .strip_prefix(&PROGRAM_FILE_MAGIC[..12])
+            .ok_or_else(|| bad("not an edgenas int8 program file".into()))?;
+        let body = body
+            .strip_prefix(&PROGRAM_FILE_MAGIC[12..])
+            .ok_or_else(|| bad(format!("program file version {:?}, this build reads version 1", body.get(..2))))?;
+        let program: Int8Program =
+            postcard::from_bytes(body).map_err(|e| bad(format!("damaged or truncated program file: {e}")))?;
+        program.check()?;
+        Ok(program)
+    }
+
     pub fn tensor(&self, id: TensorId) -> &Int8Tensor {
         &self.tensors[id.0]
     }
@@ -260,6 +288,9 @@ impl Int8Program {
                 Int8Op::MaxPool(o) => o.output_shape(shapes[0]),
                 Int8Op::Requantize(_) => Some(shapes[0]),
             };
+            if let Some(m) = multipliers(op).iter().find(|m| !m.is_valid()) {
+                return Err(bad(format!("op `{}`: {m:?} is not a Q31 multiplier", op.name())));
+            }
             if let Some(bound) = accumulator_bound(op).filter(|&b| b > i64::from(i32::MAX)) {
                 return Err(bad(format!(
                     "op `{}`: its int32 accumulator could reach {bound} (bias plus 255 times the weights' \
@@ -281,6 +312,18 @@ impl Int8Program {
             return Err(bad("the output tensor is never written".into()));
         }
         Ok(())
+    }
+}
+
+/// Every requantization multiplier of `op`.
+fn multipliers(op: &Int8Op) -> Vec<QuantizedMultiplier> {
+    match op {
+        Int8Op::Conv(o) => o.requant.clone(),
+        Int8Op::DepthwiseConv(o) => o.requant.clone(),
+        Int8Op::Add(o) => vec![o.a_requant, o.b_requant, o.output_requant],
+        Int8Op::AvgPool(o) => o.count_multipliers.clone(),
+        Int8Op::MaxPool(o) => vec![o.requant],
+        Int8Op::Requantize(o) => vec![o.requant],
     }
 }
 

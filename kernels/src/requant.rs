@@ -12,7 +12,7 @@
 //! same function; the two are checked against each other bit for bit.
 
 /// `m ≈ multiplier · 2^(shift − 31)` with `multiplier` in `[2^30, 2^31)` (or 0 for `m = 0`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct QuantizedMultiplier {
     pub multiplier: i32,
     /// Left shift (positive) or right shift (negative) applied around the multiply.
@@ -53,6 +53,13 @@ impl QuantizedMultiplier {
             return None;
         }
         Some(QuantizedMultiplier { multiplier: mantissa as i32, shift })
+    }
+
+    /// Whether this is a multiplier [`QuantizedMultiplier::from_real`] can make (what
+    /// [`QuantizedMultiplier::apply`] relies on: its shifts stay in range).
+    pub fn is_valid(&self) -> bool {
+        *self == Self::ZERO
+            || ((1 << 30..=i32::MAX).contains(&self.multiplier) && (MIN_SHIFT..=MAX_SHIFT).contains(&self.shift))
     }
 
     /// The real value this multiplier stands for.

@@ -10,10 +10,14 @@ use crate::RunnerFeatures;
 pub const NNEF_FILE: &str = "model.nnef.tgz";
 /// File name of an ONNX model in a bundle or a measurement directory.
 pub const ONNX_FILE: &str = "model.onnx";
+/// File name of an int8 program (`edgenas_kernels::Int8Program::to_bytes`), run by the
+/// runner on the project's int8 ops.
+pub const INT8_FILE: &str = "model.int8";
 
 /// What goes to the device for one model.
 pub struct DeviceModel {
-    /// [`NNEF_FILE`] or [`ONNX_FILE`]: the runner picks the loader by extension.
+    /// [`NNEF_FILE`], [`ONNX_FILE`] or [`INT8_FILE`]: the runner picks the loader by
+    /// extension.
     pub file: &'static str,
     pub bytes: Vec<u8>,
     /// The runner build that loads `bytes`.
@@ -45,6 +49,17 @@ impl DeviceModel {
                 Ok(Self::onnx(onnx, format!("tract cannot save it as NNEF: {reason}")))
             }
             Err(e) => Err(e),
+        }
+    }
+
+    /// An int8 program file (any runner build loads it).
+    pub fn int8_program(bytes: Vec<u8>) -> Self {
+        DeviceModel {
+            file: INT8_FILE,
+            bytes,
+            features: RunnerFeatures { onnx: false, nnef_onnx_ops: false },
+            fallback_reason: None,
+            registries: vec![],
         }
     }
 

@@ -28,7 +28,7 @@ pub use build::{
     RunnerProfile, ToolchainVersions, RUNNER_NAME,
 };
 pub use check::{check_toolchain, check_toolchains, Requirement, ToolCheck, ToolchainReport};
-pub use deploy::{DeviceModel, NNEF_FILE, ONNX_FILE};
+pub use deploy::{DeviceModel, INT8_FILE, NNEF_FILE, ONNX_FILE};
 pub use descriptor::{Measurement, Target, TargetKind};
 pub use device::{device_backend, DeviceArtifact, DeviceBackend, BEGIN_MARKER, END_MARKER};
 pub use edgenas_runtime::{BenchConfig, LatencyStats, LatencyUnit};

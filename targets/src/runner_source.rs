@@ -1,6 +1,6 @@
 //! The runner's sources, carried inside this crate (and so inside every binary built with
 //! it): a cross build of the runner needs no edgenas source tree on the machine, only a
-//! Rust toolchain. [`unpack`] writes them as a small cargo workspace of two crates
+//! Rust toolchain. [`unpack`] writes them as a small cargo workspace of three crates
 //! (`runtime`, `runtime/runner`) into the cache directory.
 
 use std::path::{Path, PathBuf};
@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 
 use crate::BuildError;
 
-/// Every file of the two crates the runner is built from, by path in the workspace.
+/// Every file of the three crates the runner is built from, by path in the workspace.
 const FILES: &[(&str, &str)] = &[
     ("Cargo.lock", include_str!("../../Cargo.lock")),
     ("runtime/Cargo.toml", include_str!("../../runtime/Cargo.toml")),
@@ -22,6 +22,27 @@ const FILES: &[(&str, &str)] = &[
     ("runtime/src/npy.rs", include_str!("../../runtime/src/npy.rs")),
     ("runtime/src/profile.rs", include_str!("../../runtime/src/profile.rs")),
     ("runtime/src/stats.rs", include_str!("../../runtime/src/stats.rs")),
+    ("runtime/src/int8/boundary.rs", include_str!("../../runtime/src/int8/boundary.rs")),
+    ("runtime/src/int8/conv.rs", include_str!("../../runtime/src/int8/conv.rs")),
+    ("runtime/src/int8/elementwise.rs", include_str!("../../runtime/src/int8/elementwise.rs")),
+    ("runtime/src/int8/mod.rs", include_str!("../../runtime/src/int8/mod.rs")),
+    ("runtime/src/int8/pool.rs", include_str!("../../runtime/src/int8/pool.rs")),
+    ("kernels/Cargo.toml", include_str!("../../kernels/Cargo.toml")),
+    ("kernels/src/fast/aarch64.rs", include_str!("../../kernels/src/fast/aarch64.rs")),
+    ("kernels/src/fast/conv.rs", include_str!("../../kernels/src/fast/conv.rs")),
+    ("kernels/src/fast/depthwise.rs", include_str!("../../kernels/src/fast/depthwise.rs")),
+    ("kernels/src/fast/elementwise.rs", include_str!("../../kernels/src/fast/elementwise.rs")),
+    ("kernels/src/fast/mod.rs", include_str!("../../kernels/src/fast/mod.rs")),
+    ("kernels/src/fast/x86.rs", include_str!("../../kernels/src/fast/x86.rs")),
+    ("kernels/src/lib.rs", include_str!("../../kernels/src/lib.rs")),
+    ("kernels/src/ops/add.rs", include_str!("../../kernels/src/ops/add.rs")),
+    ("kernels/src/ops/conv.rs", include_str!("../../kernels/src/ops/conv.rs")),
+    ("kernels/src/ops/mod.rs", include_str!("../../kernels/src/ops/mod.rs")),
+    ("kernels/src/ops/pool.rs", include_str!("../../kernels/src/ops/pool.rs")),
+    ("kernels/src/ops/requantize.rs", include_str!("../../kernels/src/ops/requantize.rs")),
+    ("kernels/src/program.rs", include_str!("../../kernels/src/program.rs")),
+    ("kernels/src/reference.rs", include_str!("../../kernels/src/reference.rs")),
+    ("kernels/src/requant.rs", include_str!("../../kernels/src/requant.rs")),
     ("runtime/runner/Cargo.toml", include_str!("../../runtime/runner/Cargo.toml")),
     ("runtime/runner/src/main.rs", include_str!("../../runtime/runner/src/main.rs")),
 ];
@@ -32,14 +53,15 @@ const WORKSPACE_MANIFEST: &str = include_str!("../../Cargo.toml");
 
 /// The directories whose files [`FILES`] must list (checked by a test).
 #[cfg(test)]
-pub(crate) const SOURCE_DIRS: [&str; 2] = ["runtime/src", "runtime/runner/src"];
+pub(crate) const SOURCE_DIRS: [&str; 6] =
+    ["runtime/src", "runtime/src/int8", "runtime/runner/src", "kernels/src", "kernels/src/ops", "kernels/src/fast"];
 
 /// The sources as cargo builds them: [`FILES`] with the workspace manifest reduced to
-/// the two crates, and the runtime's manifest without its test and dev-only sections.
+/// the three crates, and the runtime's and kernels' manifests without their test and dev-only sections.
 fn tree() -> Result<Vec<(String, String)>, BuildError> {
     let mut files: Vec<(String, String)> = FILES.iter().map(|(p, t)| (p.to_string(), t.to_string())).collect();
     for (path, text) in &mut files {
-        if path == "runtime/Cargo.toml" {
+        if path == "runtime/Cargo.toml" || path == "kernels/Cargo.toml" {
             *text = without_keys(text, &["test", "dev-dependencies"])?;
         }
     }
@@ -56,7 +78,10 @@ fn workspace_manifest() -> Result<String, BuildError> {
         Some(toml::Value::Table(t)) => t,
         _ => return Err(invalid("Cargo.toml has no [workspace] table".into())),
     };
-    workspace.insert("members".into(), toml::Value::Array(vec!["runtime".into(), "runtime/runner".into()]));
+    workspace.insert(
+        "members".into(),
+        toml::Value::Array(vec!["kernels".into(), "runtime".into(), "runtime/runner".into()]),
+    );
     if let Some(toml::Value::Table(deps)) = workspace.get_mut("dependencies") {
         deps.retain(|_, spec| !spec.as_table().is_some_and(|t| t.contains_key("path")));
     }
@@ -132,7 +157,12 @@ mod tests {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         for dir in SOURCE_DIRS {
             for entry in std::fs::read_dir(root.join(dir)).unwrap() {
-                let name = format!("{dir}/{}", entry.unwrap().file_name().to_string_lossy());
+                let entry = entry.unwrap();
+                let name = format!("{dir}/{}", entry.file_name().to_string_lossy());
+                if entry.file_type().unwrap().is_dir() {
+                    assert!(SOURCE_DIRS.contains(&name.as_str()), "{name} is not in runner_source::SOURCE_DIRS");
+                    continue;
+                }
                 assert!(FILES.iter().any(|(p, _)| *p == name), "{name} is not in runner_source::FILES");
             }
         }
@@ -142,13 +172,13 @@ mod tests {
     }
 
     #[test]
-    fn the_unpacked_tree_is_a_two_crate_workspace() {
+    fn the_unpacked_tree_is_a_three_crate_workspace() {
         let cache = tempfile::tempdir().unwrap();
         let dir = unpack(cache.path()).unwrap();
         assert_eq!(unpack(cache.path()).unwrap(), dir, "unpacked once");
         let manifest: toml::Table = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap().parse().unwrap();
         let members = manifest["workspace"]["members"].as_array().unwrap();
-        assert_eq!(members.len(), 2);
+        assert_eq!(members.len(), 3);
         let deps = manifest["workspace"]["dependencies"].as_table().unwrap();
         assert!(deps.contains_key("tract-onnx") && !deps.contains_key("edgenas-compiler"), "{deps:?}");
         assert!(manifest["profile"].as_table().unwrap().contains_key("runner-small"));

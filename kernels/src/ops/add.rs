@@ -8,7 +8,7 @@ use crate::requant::{clamp_i8, QuantizedMultiplier};
 /// Bits the inputs are shifted left by before rescaling: room for the rescale's rounding.
 pub const ADD_LEFT_SHIFT: i32 = 20;
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Int8Add {
     pub name: String,
     pub a: TensorId,

@@ -9,7 +9,7 @@ use crate::program::{Hwc, Int8Program, TensorId, Window};
 use crate::requant::{clamp_i8, QuantizedMultiplier};
 
 /// A regular convolution, weights OHWI (`[out][kh][kw][in]`).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Int8Conv {
     pub name: String,
     pub input: TensorId,
@@ -17,11 +17,8 @@ pub struct Int8Conv {
     pub window: Window,
     pub in_channels: usize,
     pub out_channels: usize,
-    #[serde(skip)]
     pub weights: Vec<i8>,
-    #[serde(skip)]
     pub bias: Vec<i32>,
-    #[serde(skip)]
     pub requant: Vec<QuantizedMultiplier>,
     /// `−zero_point` of the input.
     pub input_offset: i32,
@@ -85,18 +82,15 @@ impl Int8Conv {
 }
 
 /// A depthwise convolution (channel multiplier 1), weights HWC (`[kh][kw][c]`).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Int8DepthwiseConv {
     pub name: String,
     pub input: TensorId,
     pub output: TensorId,
     pub window: Window,
     pub channels: usize,
-    #[serde(skip)]
     pub weights: Vec<i8>,
-    #[serde(skip)]
     pub bias: Vec<i32>,
-    #[serde(skip)]
     pub requant: Vec<QuantizedMultiplier>,
     pub input_offset: i32,
     pub output_offset: i32,

@@ -8,7 +8,7 @@ use crate::requant::{clamp_i8, QuantizedMultiplier};
 /// Average pooling: `y = clamp(m[count](Σ (x + input_offset)) + output_offset)`, where
 /// `count` is the number of taps inside the input (or every tap, with
 /// `count_include_pad`) and `m[count] = input scale / (output scale · count)`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Int8AvgPool {
     pub name: String,
     pub input: TensorId,
@@ -16,7 +16,6 @@ pub struct Int8AvgPool {
     pub window: Window,
     /// One multiplier (every output averages `kernel_h · kernel_w` values), or one per
     /// count, index `count − 1`.
-    #[serde(skip)]
     pub count_multipliers: Vec<QuantizedMultiplier>,
     pub input_offset: i32,
     pub output_offset: i32,
@@ -68,7 +67,7 @@ impl Int8AvgPool {
 
 /// Max pooling over the taps inside the input (padding never wins), then
 /// `y = clamp(requant(max + input_offset) + output_offset)`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Int8MaxPool {
     pub name: String,
     pub input: TensorId,

@@ -5,7 +5,7 @@ use crate::program::TensorId;
 use crate::requant::{clamp_i8, QuantizedMultiplier};
 
 /// `y = clamp(requant(x + input_offset) + output_offset, act_min, act_max)`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Int8Requantize {
     pub name: String,
     pub input: TensorId,

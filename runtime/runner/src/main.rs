@@ -1,6 +1,7 @@
 //! `edgenas-runner`: the program an edgenas bundle ships to the device. It loads one model
-//! (`.nnef.tgz`, or `.onnx` when built with the `onnx` feature) with tract and either runs
-//! it once or benchmarks it.
+//! (`.nnef.tgz`; `.int8`, an int8 program run on the project's int8 ops inside tract; or
+//! `.onnx` when built with the `onnx` feature) with tract and runs, benchmarks or profiles
+//! it.
 //!
 //! Contract (relied on by the device backends of `edgenas-targets`, see its `device.rs`):
 //! - `edgenas-runner run MODEL --input IN.npy --output OUT.npy` writes the first output as
@@ -34,7 +35,7 @@ const USAGE: &str = "usage:
   edgenas-runner run MODEL --input IN.npy --output OUT.npy
   edgenas-runner bench MODEL [--input IN.npy] [--warmup W] [--repeat N] [--json]
   edgenas-runner profile MODEL [--input IN.npy] [--warmup W] [--repeat N] [--json]
-MODEL is a .nnef.tgz (or .onnx, if this runner was built with the `onnx` feature).";
+MODEL is a .nnef.tgz, an .int8 program (or .onnx, if this runner was built with the `onnx` feature).";
 
 const DEFAULT_WARMUP: usize = 5;
 const DEFAULT_REPEAT: usize = 50;
@@ -180,8 +181,14 @@ fn profile(model: &CompiledModel, runner: &mut Runner, warmup: usize, repeat: us
 
 fn load(path: &Path) -> Result<CompiledModel, String> {
     let opts = RunOptions::default();
-    let is_onnx = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("onnx"));
-    let model = if is_onnx { load_onnx(path, &opts) } else { CompiledModel::from_nnef_path(path, &opts) };
+    let extension = path.extension().map(|e| e.to_ascii_lowercase());
+    let model = match extension.as_ref().and_then(|e| e.to_str()) {
+        Some("onnx") => load_onnx(path, &opts),
+        Some("int8") => std::fs::read(path)
+            .map_err(|source| RuntimeError::Io { path: path.to_path_buf(), source })
+            .and_then(|bytes| CompiledModel::from_int8_bytes(&bytes, &path.display().to_string())),
+        _ => CompiledModel::from_nnef_path(path, &opts),
+    };
     model.map_err(describe)
 }
 

@@ -51,6 +51,15 @@ impl CompiledModel {
         Self::from_int8_program_for(program, label, Isa::detect())
     }
 
+    /// Loads an int8 program file (`Int8Program::to_bytes`) and plans it as
+    /// [`CompiledModel::from_int8_program`] does; a file that is not one, or is damaged,
+    /// is [`RuntimeError::Load`] naming `label` and the problem.
+    pub fn from_int8_bytes(bytes: &[u8], label: &str) -> Result<Self, RuntimeError> {
+        let program = Int8Program::from_bytes(bytes)
+            .map_err(|e| RuntimeError::Load { path: label.to_string(), reason: e.to_string() })?;
+        Self::from_int8_program(&program, label)
+    }
+
     /// [`CompiledModel::from_int8_program`] with the kernels of `isa` (the baseline when
     /// this CPU lacks it).
     pub fn from_int8_program_for(program: &Int8Program, label: &str, isa: Isa) -> Result<Self, RuntimeError> {
