@@ -3,9 +3,9 @@
 //! points, multipliers and clamps; on the best instruction set of this CPU and on the
 //! baseline path.
 
-use edgenas_kernels::fast::{ConvScratch, FastAdd, FastConv, FastDepthwise, FastRequantize, Isa};
+use edgenas_kernels::fast::{ConvScratch, FastAdd, FastAvgPool, FastConv, FastDepthwise, FastRequantize, Isa};
 use edgenas_kernels::{
-    Hwc, Int8Add, Int8Conv, Int8DepthwiseConv, Int8Requantize, QuantizedMultiplier, TensorId, Window,
+    Hwc, Int8Add, Int8AvgPool, Int8Conv, Int8DepthwiseConv, Int8Requantize, QuantizedMultiplier, TensorId, Window,
 };
 use proptest::prelude::*;
 
@@ -41,7 +41,7 @@ fn case() -> impl Strategy<Value = Case> {
         1usize..=11,
         1usize..=11,
         1usize..=19,
-        1usize..=19,
+        1usize..=40,
         any::<u64>(),
         -128i32..=127,
         -128i32..=127,
@@ -179,6 +179,29 @@ proptest! {
         }
         let mut got = vec![0i8; n];
         FastAdd::new(&add).run(&a, &b, &mut got);
+        prop_assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn average_pool_is_bit_exact(c in case(), per_count in any::<bool>()) {
+        let mut s = Stream(c.seed | 1);
+        let taps = c.window.taps();
+        let count_multipliers = if per_count {
+            (1..=taps).map(|n| QuantizedMultiplier::from_real(0.9 / n as f64).unwrap()).collect()
+        } else {
+            s.multipliers(1)
+        };
+        let pool = Int8AvgPool {
+            name: "pool".into(), input: TensorId(0), output: TensorId(1), window: c.window, count_multipliers,
+            input_offset: c.input_offset, output_offset: c.output_offset, act_min: c.clamp.0, act_max: c.clamp.1,
+        };
+        let x = s.i8s(c.input.len());
+        let (h, w) = c.window.output_size(c.input.h, c.input.w).unwrap();
+        let ys = Hwc::new(h, w, c.input.c);
+        let mut expected = vec![0i8; ys.len()];
+        pool.eval(&x, c.input, &mut expected, ys);
+        let mut got = vec![0i8; ys.len()];
+        FastAvgPool::new(&pool).run(&x, c.input, &mut got, ys, &mut Vec::new());
         prop_assert_eq!(got, expected);
     }
 

@@ -22,11 +22,25 @@ pub(crate) struct PackedWeights {
     /// Patch length rounded up to a multiple of 16.
     pub(crate) padded_k: usize,
     data: Vec<i8>,
+    /// Per channel (padded to whole blocks): the folded bias, the Q31 multiplier, the
+    /// rounding term `2^(n−1)` and `−n`, `n = 31 − shift` ([`crate::QuantizedMultiplier::apply`]).
+    bias: Vec<i32>,
+    multiplier: Vec<i32>,
+    round: Vec<i64>,
+    neg_shift: Vec<i64>,
+    output_offset: i32,
+    act_min: i8,
+    act_max: i8,
 }
 
 impl PackedWeights {
-    pub(crate) fn new(weights: &[i8], out_channels: usize, k: usize) -> Self {
+    /// Packs `conv`'s weights and its requantization, with `bias` (folded) per channel.
+    pub(crate) fn new(conv: &crate::Int8Conv, bias: &[i32], k: usize) -> Self {
+        let (weights, out_channels) = (&conv.weights, conv.out_channels);
         let blocks = out_channels.div_ceil(LANES);
+        let padded = blocks * LANES;
+        let at = |oc: usize| conv.requant.get(oc).copied().unwrap_or(crate::QuantizedMultiplier::ZERO);
+        let n = |oc: usize| i64::from(31 - at(oc).shift);
         let padded_k = k.div_ceil(CHUNK) * CHUNK;
         let groups = padded_k / 4;
         let mut data = vec![0i8; blocks * groups * 64];
@@ -37,8 +51,117 @@ impl PackedWeights {
                 data[(b * groups + i / 4) * 64 + v * 16 + j * 4 + i % 4] = w;
             }
         }
-        PackedWeights { blocks, padded_k, data }
+        PackedWeights {
+            blocks,
+            padded_k,
+            data,
+            bias: (0..padded).map(|oc| bias.get(oc).copied().unwrap_or(0)).collect(),
+            multiplier: (0..padded).map(|oc| at(oc).multiplier).collect(),
+            round: (0..padded).map(|oc| 1i64 << (n(oc) - 1)).collect(),
+            neg_shift: (0..padded).map(|oc| -n(oc)).collect(),
+            output_offset: conv.output_offset,
+            act_min: conv.act_min,
+            act_max: conv.act_max,
+        }
     }
+}
+
+/// Requantizes 16 sums into `out` (16 values), exactly as the scalar `requantize(sum)`
+/// does: the int64 product plus the rounding term, shifted right,
+/// saturated to int32 (`sqxtn`), plus the output offset, clamped. Each constant array has
+/// one entry per lane.
+///
+/// # Safety
+/// Every slice has 16 values.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn requantize16(
+    sums: &[i32],
+    multiplier: &[i32],
+    round: &[i64],
+    neg_shift: &[i64],
+    output_offset: i32,
+    (act_min, act_max): (i8, i8),
+    out: &mut [i8],
+) {
+    let offset = vdupq_n_s32(output_offset);
+    let (lo, hi) = (vdupq_n_s32(i32::from(act_min)), vdupq_n_s32(i32::from(act_max)));
+    let mut clamped = [vdupq_n_s32(0); 4];
+    for (v, c) in clamped.iter_mut().enumerate() {
+        let at = 4 * v;
+        let s = vld1q_s32(sums.as_ptr().add(at));
+        let m = vld1q_s32(multiplier.as_ptr().add(at));
+        let p0 = vmlal_s32(vld1q_s64(round.as_ptr().add(at)), vget_low_s32(s), vget_low_s32(m));
+        let p1 = vmlal_high_s32(vld1q_s64(round.as_ptr().add(at + 2)), s, m);
+        let p0 = vshlq_s64(p0, vld1q_s64(neg_shift.as_ptr().add(at)));
+        let p1 = vshlq_s64(p1, vld1q_s64(neg_shift.as_ptr().add(at + 2)));
+        let r = vaddq_s32(vcombine_s32(vqmovn_s64(p0), vqmovn_s64(p1)), offset);
+        *c = vminq_s32(vmaxq_s32(r, lo), hi);
+    }
+    let h0 = vcombine_s16(vmovn_s32(clamped[0]), vmovn_s32(clamped[1]));
+    let h1 = vcombine_s16(vmovn_s32(clamped[2]), vmovn_s32(clamped[3]));
+    vst1q_s8(out.as_mut_ptr(), vcombine_s8(vmovn_s16(h0), vmovn_s16(h1)));
+}
+
+/// Requantizes the 16 sums of block `block` (biases included, see [`accumulate`]) into
+/// `out` (16 channels) with each channel's multiplier.
+///
+/// # Safety
+/// `out` has 16 values; `block < w.blocks`.
+#[inline]
+pub(crate) unsafe fn finish_block(w: &PackedWeights, block: usize, sums: &[i32; LANES], out: &mut [i8]) {
+    let at = block * LANES..(block + 1) * LANES;
+    requantize16(
+        sums,
+        &w.multiplier[at.clone()],
+        &w.round[at.clone()],
+        &w.neg_shift[at],
+        w.output_offset,
+        (w.act_min, w.act_max),
+        out,
+    );
+}
+
+/// One requantization for all 16 lanes, as [`requantize16`] takes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Broadcast {
+    multiplier: [i32; 16],
+    round: [i64; 16],
+    neg_shift: [i64; 16],
+}
+
+impl Broadcast {
+    pub(crate) fn new(m: crate::QuantizedMultiplier) -> Self {
+        let n = i64::from(31 - m.shift);
+        Broadcast { multiplier: [m.multiplier; 16], round: [1i64 << (n - 1); 16], neg_shift: [-n; 16] }
+    }
+
+    /// `requantize(sums[i])` for 16 sums.
+    ///
+    /// # Safety
+    /// `sums` and `out` have 16 values.
+    #[inline]
+    pub(crate) unsafe fn run(&self, sums: &[i32], output_offset: i32, clamp: (i8, i8), out: &mut [i8]) {
+        requantize16(sums, &self.multiplier, &self.round, &self.neg_shift, output_offset, clamp, out);
+    }
+}
+
+/// `table[x as u8]` for 16 values of `x`: four 64-entry `tbl` lookups, each giving 0 for
+/// indices outside its quarter, or-ed together.
+///
+/// # Safety
+/// `x` and `out` have 16 values.
+#[inline]
+pub(crate) unsafe fn lookup16(table: &[i8; 256], x: &[i8], out: &mut [i8]) {
+    let idx = vreinterpretq_u8_s8(vld1q_s8(x.as_ptr()));
+    let mut acc = vdupq_n_s8(0);
+    for q in 0..4 {
+        let t = table.as_ptr().add(64 * q);
+        let quarter = int8x16x4_t(vld1q_s8(t), vld1q_s8(t.add(16)), vld1q_s8(t.add(32)), vld1q_s8(t.add(48)));
+        let shifted = vsubq_u8(idx, vdupq_n_u8(64 * q as u8));
+        acc = vorrq_s8(acc, vqtbl4q_s8(quarter, shifted));
+    }
+    vst1q_s8(out.as_mut_ptr(), acc);
 }
 
 /// `acc += w · x.4b[LANE]` (per 32-bit lane `j`: the dot product of `w`'s bytes `4j..4j+4`
@@ -58,7 +181,7 @@ unsafe fn sdot<const LANE: i32>(acc: int32x4_t, w: int8x16_t, x: int8x16_t) -> i
 }
 
 /// The sums of block `block` for `P` pixels whose patches (each `w.padded_k` values) are
-/// `patches`: `out[p][lane]`.
+/// `patches`, each starting from the channel's folded bias: `out[p][lane]`.
 ///
 /// # Safety
 /// The CPU has the dot-product extension; every `patches[p]` holds `w.padded_k` values.
@@ -71,7 +194,9 @@ pub(crate) unsafe fn accumulate<const P: usize>(
 ) {
     let groups = w.padded_k / 4;
     let base = w.data.as_ptr().add(block * groups * 64);
-    let mut acc = [[vdupq_n_s32(0); 4]; P];
+    let bias = w.bias.as_ptr().add(block * LANES);
+    let init: [int32x4_t; 4] = std::array::from_fn(|v| vld1q_s32(bias.add(4 * v)));
+    let mut acc = [init; P];
     for chunk in 0..w.padded_k / CHUNK {
         let x: [int8x16_t; P] = std::array::from_fn(|p| vld1q_s8(patches[p].as_ptr().add(chunk * CHUNK)));
         macro_rules! group {

@@ -56,7 +56,7 @@ impl FastConv {
     /// one falls back to the baseline). `None` when the input zero point is not an int8.
     pub fn new(conv: &Int8Conv, isa: Isa) -> Option<Self> {
         let pad = i8::try_from(-conv.input_offset).ok()?;
-        let bias = conv
+        let bias: Vec<i32> = conv
             .bias
             .iter()
             .zip(conv.weight_sums())
@@ -69,7 +69,7 @@ impl FastConv {
             packed: matches!(isa, Isa::Avx2 | Isa::Avx512Vnni)
                 .then(|| x86::PackedWeights::new(&conv.weights, conv.out_channels, k)),
             #[cfg(target_arch = "aarch64")]
-            packed: (isa == Isa::DotProd).then(|| aarch64::PackedWeights::new(&conv.weights, conv.out_channels, k)),
+            packed: (isa == Isa::DotProd).then(|| aarch64::PackedWeights::new(conv, &bias, k)),
             window: conv.window,
             in_channels: conv.in_channels,
             out_channels: conv.out_channels,
@@ -115,26 +115,24 @@ impl FastConv {
         win.taps() == 1 && win.stride_h == 1 && win.stride_w == 1 && !win.has_padding()
     }
 
-    /// The blocked driver shared by the micro-kernels: patches of up to [`PIXELS`] output
-    /// pixels stored by `store` into `buf` (`per_pixel` values each), then for each of the
-    /// `blocks` blocks of [`LANES`] channels `acc` sums them (`acc(block, pixels, sums)`
-    /// fills `sums[..pixels]`) and the sums are requantized into `y`.
+    /// The blocked driver shared by the micro-kernels: `stage(p, dst)` writes the patch of
+    /// output pixel `p` (`per_pixel` values) for up to [`PIXELS`] pixels at a time, then for
+    /// each of the `blocks` blocks of [`LANES`] channels `acc(block, staged, pixels, sums)`
+    /// sums them into `sums[..pixels]`, and `finish(block, sums, row)` requantizes one
+    /// pixel's sums into its output row.
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     fn run_blocked<T: Copy + Default>(
         &self,
-        x: &[i8],
-        xs: Hwc,
         y: &mut [i8],
         ys: Hwc,
-        patch: &mut Vec<i8>,
         buf: &mut Vec<T>,
         per_pixel: usize,
         blocks: usize,
-        store: impl Fn(&[i8], &mut [T]),
+        mut stage: impl FnMut(usize, &mut [T]),
         mut acc: impl FnMut(usize, &[T], usize, &mut [[i32; LANES]; PIXELS]),
+        finish: impl Fn(usize, &[i32; LANES], &mut [i8]),
     ) {
-        let (k, direct) = (self.scratch_len(), self.is_direct());
         buf.clear();
         buf.resize(PIXELS * per_pixel, T::default());
         let n = ys.h * ys.w;
@@ -143,23 +141,12 @@ impl FastConv {
         while p0 < n {
             let count = (n - p0).min(PIXELS);
             for i in 0..count {
-                let p = p0 + i;
-                let values: &[i8] = if direct {
-                    &x[p * xs.c..(p + 1) * xs.c]
-                } else {
-                    self.gather(x, xs, p / ys.w, p % ys.w, patch);
-                    patch
-                };
-                store(&values[..k], &mut buf[i * per_pixel..(i + 1) * per_pixel]);
+                stage(p0 + i, &mut buf[i * per_pixel..(i + 1) * per_pixel]);
             }
             for b in 0..blocks {
                 acc(b, buf, count, &mut sums);
-                let channels = (b * LANES..self.out_channels.min((b + 1) * LANES)).enumerate();
                 for (i, sum) in sums.iter().enumerate().take(count) {
-                    let out = &mut y[(p0 + i) * ys.c..(p0 + i + 1) * ys.c];
-                    for (lane, oc) in channels.clone() {
-                        out[oc] = self.finish(oc, sum[lane]);
-                    }
+                    finish(b, sum, &mut y[(p0 + i) * ys.c..(p0 + i + 1) * ys.c]);
                 }
             }
             p0 += count;
@@ -179,32 +166,49 @@ impl FastConv {
         s: &mut ConvScratch,
     ) {
         let vnni = self.isa == Isa::Avx512Vnni;
-        let pairs = packed.pairs;
+        let (pairs, k, direct) = (packed.pairs, self.scratch_len(), self.is_direct());
         let ConvScratch { patch, pairs: buf, .. } = s;
-        self.run_blocked(x, xs, y, ys, patch, buf, pairs, packed.blocks, x86::to_pairs, |b, buf, count, sums| {
-            let at = |i: usize| &buf[i * pairs..(i + 1) * pairs];
-            // SAFETY: the caller guarantees the instruction set; every patch has `pairs` values.
-            unsafe {
-                if count == PIXELS {
-                    let ps: [&[i32]; PIXELS] = std::array::from_fn(at);
-                    if vnni {
-                        x86::accumulate_vnni(packed, b, ps, sums)
-                    } else {
-                        x86::accumulate(packed, b, ps, sums)
-                    }
-                } else {
-                    for (i, sum) in sums.iter_mut().enumerate().take(count) {
-                        let mut one = [[0i32; LANES]; 1];
+        let stage = |p: usize, dst: &mut [i32]| {
+            if direct {
+                x86::to_pairs(&x[p * xs.c..(p + 1) * xs.c], dst);
+            } else {
+                self.gather(x, xs, p / ys.w, p % ys.w, &mut patch[..k]);
+                x86::to_pairs(&patch[..k], dst);
+            }
+        };
+        self.run_blocked(
+            y,
+            ys,
+            buf,
+            pairs,
+            packed.blocks,
+            stage,
+            |b, buf, count, sums| {
+                let at = |i: usize| &buf[i * pairs..(i + 1) * pairs];
+                // SAFETY: the caller guarantees the instruction set; every patch has `pairs` values.
+                unsafe {
+                    if count == PIXELS {
+                        let ps: [&[i32]; PIXELS] = std::array::from_fn(at);
                         if vnni {
-                            x86::accumulate_vnni(packed, b, [at(i)], &mut one)
+                            x86::accumulate_vnni(packed, b, ps, sums)
                         } else {
-                            x86::accumulate(packed, b, [at(i)], &mut one)
+                            x86::accumulate(packed, b, ps, sums)
                         }
-                        *sum = one[0];
+                    } else {
+                        for (i, sum) in sums.iter_mut().enumerate().take(count) {
+                            let mut one = [[0i32; LANES]; 1];
+                            if vnni {
+                                x86::accumulate_vnni(packed, b, [at(i)], &mut one)
+                            } else {
+                                x86::accumulate(packed, b, [at(i)], &mut one)
+                            }
+                            *sum = one[0];
+                        }
                     }
                 }
-            }
-        })
+            },
+            |b, sums, out| self.finish_lanes(b, sums, out),
+        )
     }
 
     /// # Safety
@@ -219,27 +223,51 @@ impl FastConv {
         ys: Hwc,
         s: &mut ConvScratch,
     ) {
-        let len = packed.padded_k;
-        let store = |values: &[i8], dst: &mut [i8]| {
-            dst[..values.len()].copy_from_slice(values);
-            dst[values.len()..].fill(0);
+        let (len, k, direct) = (packed.padded_k, self.scratch_len(), self.is_direct());
+        let stage = |p: usize, dst: &mut [i8]| {
+            if direct {
+                dst[..k].copy_from_slice(&x[p * xs.c..(p + 1) * xs.c]);
+            } else {
+                self.gather(x, xs, p / ys.w, p % ys.w, &mut dst[..k]);
+            }
+            dst[k..].fill(0);
         };
-        let ConvScratch { patch, padded: buf, .. } = s;
-        self.run_blocked(x, xs, y, ys, patch, buf, len, packed.blocks, store, |b, buf, count, sums| {
-            let at = |i: usize| &buf[i * len..(i + 1) * len];
-            // SAFETY: the caller guarantees the instruction set; every patch has `len` values.
-            unsafe {
-                if count == PIXELS {
-                    aarch64::accumulate(packed, b, std::array::from_fn(at), sums)
-                } else {
-                    for (i, sum) in sums.iter_mut().enumerate().take(count) {
-                        let mut one = [[0i32; LANES]; 1];
-                        aarch64::accumulate(packed, b, [at(i)], &mut one);
-                        *sum = one[0];
+        let ConvScratch { padded: buf, .. } = s;
+        self.run_blocked(
+            y,
+            ys,
+            buf,
+            len,
+            packed.blocks,
+            stage,
+            |b, buf, count, sums| {
+                let at = |i: usize| &buf[i * len..(i + 1) * len];
+                // SAFETY: the caller guarantees the instruction set; every patch has `len` values.
+                unsafe {
+                    if count == PIXELS {
+                        aarch64::accumulate(packed, b, std::array::from_fn(at), sums)
+                    } else {
+                        for (i, sum) in sums.iter_mut().enumerate().take(count) {
+                            let mut one = [[0i32; LANES]; 1];
+                            aarch64::accumulate(packed, b, [at(i)], &mut one);
+                            *sum = one[0];
+                        }
                     }
                 }
-            }
-        })
+            },
+            |b, sums, out| {
+                let oc = b * LANES;
+                if oc + LANES <= self.out_channels {
+                    // SAFETY: `out` has `oc + LANES` values; NEON is part of aarch64.
+                    unsafe { aarch64::finish_block(packed, b, sums, &mut out[oc..oc + LANES]) }
+                } else {
+                    for (lane, oc) in (oc..self.out_channels).enumerate() {
+                        let m = self.requant[oc];
+                        out[oc] = requantize(sums[lane], m, self.output_offset, self.act_min, self.act_max);
+                    }
+                }
+            },
+        )
     }
 
     #[inline(always)]
@@ -267,14 +295,20 @@ impl FastConv {
     fn gather(&self, x: &[i8], xs: Hwc, oy: usize, ox: usize, patch: &mut [i8]) {
         let win = &self.window;
         let c = self.in_channels;
+        let row = win.kernel_w * c;
+        // The taps of one kernel row inside the input are consecutive input pixels.
+        let first = win.pad_left.saturating_sub(ox * win.stride_w).min(win.kernel_w);
+        let last = (xs.w + win.pad_left).saturating_sub(ox * win.stride_w).clamp(first, win.kernel_w);
         for ky in 0..win.kernel_h {
-            let iy = tap(oy, ky, win.stride_h, win.pad_top, xs.h);
-            for kx in 0..win.kernel_w {
-                let dst = &mut patch[(ky * win.kernel_w + kx) * c..][..c];
-                match (iy, tap(ox, kx, win.stride_w, win.pad_left, xs.w)) {
-                    (Some(iy), Some(ix)) => dst.copy_from_slice(&x[(iy * xs.w + ix) * c..][..c]),
-                    _ => dst.fill(self.pad),
+            let dst = &mut patch[ky * row..(ky + 1) * row];
+            match tap(oy, ky, win.stride_h, win.pad_top, xs.h) {
+                Some(iy) if first < last => {
+                    let ix = ox * win.stride_w + first - win.pad_left;
+                    dst[..first * c].fill(self.pad);
+                    copy(&mut dst[first * c..last * c], &x[(iy * xs.w + ix) * c..][..(last - first) * c]);
+                    dst[last * c..].fill(self.pad);
                 }
+                _ => dst.fill(self.pad),
             }
         }
     }
@@ -299,8 +333,31 @@ impl FastConv {
         }
     }
 
+    /// Requantizes the sums of block `block` into `out` (one pixel's channels), lane by lane.
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    fn finish_lanes(&self, block: usize, sums: &[i32; LANES], out: &mut [i8]) {
+        for (lane, oc) in (block * LANES..self.out_channels.min((block + 1) * LANES)).enumerate() {
+            out[oc] = self.finish(oc, sums[lane]);
+        }
+    }
+
     #[inline(always)]
     fn finish(&self, oc: usize, acc: i32) -> i8 {
         requantize(self.bias[oc].wrapping_add(acc), self.requant[oc], self.output_offset, self.act_min, self.act_max)
+    }
+}
+
+/// `dst.copy_from_slice(src)` in 16-byte pieces (a few loads and stores instead of a call
+/// to `memcpy` for the short rows of a patch).
+#[inline(always)]
+fn copy(dst: &mut [i8], src: &[i8]) {
+    let mut d = dst.chunks_exact_mut(16);
+    let mut s = src.chunks_exact(16);
+    for (d, s) in (&mut d).zip(&mut s) {
+        d.copy_from_slice(s);
+    }
+    for (d, &s) in d.into_remainder().iter_mut().zip(s.remainder()) {
+        *d = s;
     }
 }

@@ -27,7 +27,16 @@ impl FastRequantize {
     }
 
     pub fn run(&self, x: &[i8], y: &mut [i8]) {
-        for (y, &x) in y.iter_mut().zip(x) {
+        let n = x.len().min(y.len());
+        #[allow(unused_mut)]
+        let mut done = 0;
+        #[cfg(target_arch = "aarch64")]
+        while done + 16 <= n {
+            // SAFETY: both ranges have 16 values; NEON is part of aarch64.
+            unsafe { super::aarch64::lookup16(&self.table, &x[done..done + 16], &mut y[done..done + 16]) };
+            done += 16;
+        }
+        for (y, &x) in y[done..n].iter_mut().zip(&x[done..n]) {
             *y = self.table[slot(x)];
         }
     }
@@ -42,6 +51,8 @@ pub struct FastAdd {
     output_offset: i32,
     act_min: i8,
     act_max: i8,
+    #[cfg(target_arch = "aarch64")]
+    vector: super::aarch64::Broadcast,
 }
 
 impl FastAdd {
@@ -59,11 +70,27 @@ impl FastAdd {
             output_offset: op.output_offset,
             act_min: op.act_min,
             act_max: op.act_max,
+            #[cfg(target_arch = "aarch64")]
+            vector: super::aarch64::Broadcast::new(op.output_requant),
         }
     }
 
     pub fn run(&self, a: &[i8], b: &[i8], y: &mut [i8]) {
-        for ((y, &a), &b) in y.iter_mut().zip(a).zip(b) {
+        let n = a.len().min(b.len()).min(y.len());
+        #[allow(unused_mut)]
+        let mut done = 0;
+        #[cfg(target_arch = "aarch64")]
+        while done + 16 <= n {
+            let mut sums = [0i32; 16];
+            for (i, sum) in sums.iter_mut().enumerate() {
+                *sum = self.a[slot(a[done + i])].wrapping_add(self.b[slot(b[done + i])]);
+            }
+            let clamp = (self.act_min, self.act_max);
+            // SAFETY: both ranges have 16 values; NEON is part of aarch64.
+            unsafe { self.vector.run(&sums, self.output_offset, clamp, &mut y[done..done + 16]) };
+            done += 16;
+        }
+        for ((y, &a), &b) in y[done..n].iter_mut().zip(&a[done..n]).zip(&b[done..n]) {
             let sum = self.a[slot(a)].wrapping_add(self.b[slot(b)]);
             *y = super::requantize(sum, self.output_requant, self.output_offset, self.act_min, self.act_max);
         }

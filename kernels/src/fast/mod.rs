@@ -15,12 +15,14 @@ mod aarch64;
 mod conv;
 mod depthwise;
 mod elementwise;
+mod pool;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 
 pub use conv::{ConvScratch, FastConv};
 pub use depthwise::FastDepthwise;
 pub use elementwise::{FastAdd, FastRequantize};
+pub use pool::FastAvgPool;
 
 /// The instruction set the kernels were compiled for and run with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

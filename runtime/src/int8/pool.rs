@@ -1,7 +1,9 @@
-//! int8 pooling: average (global included) and max, on their reference semantics.
+//! int8 pooling: average (global included) on `edgenas_kernels::fast`, and max on its
+//! reference semantics.
 
 use std::sync::Arc;
 
+use edgenas_kernels::fast::FastAvgPool;
 use edgenas_kernels::{Hwc, Int8AvgPool, Int8MaxPool};
 use tract_nnef::tract_core::internal::*;
 
@@ -10,14 +12,14 @@ use super::{hwc_fact, int8_map, int8_tract_op, int8s, Int8Kernel};
 /// Average pooling with the rescale to the output's quantization.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EdgenasInt8AvgPool {
-    pool: Arc<Int8AvgPool>,
+    pool: Arc<FastAvgPool>,
     input: Hwc,
     output: Hwc,
 }
 
 impl EdgenasInt8AvgPool {
     pub fn new(pool: &Int8AvgPool, input: Hwc, output: Hwc) -> Self {
-        EdgenasInt8AvgPool { pool: Arc::new(pool.clone()), input, output }
+        EdgenasInt8AvgPool { pool: Arc::new(FastAvgPool::new(pool)), input, output }
     }
 }
 
@@ -30,7 +32,7 @@ impl Int8Kernel for EdgenasInt8AvgPool {
 
     fn compute(&self, inputs: &[TValue]) -> TractResult<Tensor> {
         let x = int8s(&inputs[0])?;
-        int8_map(self.output, |y| self.pool.eval(x, self.input, y, self.output))
+        int8_map(self.output, |y| self.pool.run(x, self.input, y, self.output, &mut Vec::new()))
     }
 }
 
