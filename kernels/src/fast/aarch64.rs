@@ -75,7 +75,7 @@ impl PackedWeights {
 /// Every slice has 16 values.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn requantize16(
+pub(crate) unsafe fn requantize16(
     sums: &[i32],
     multiplier: &[i32],
     round: &[i64],
@@ -220,4 +220,84 @@ pub(crate) unsafe fn accumulate<const P: usize>(
             vst1q_s32(out[p].as_mut_ptr().add(4 * v), acc[p][v]);
         }
     }
+}
+
+/// Per-channel requantization constants in the layout [`requantize16`] reads, padded with
+/// zero multipliers to a multiple of 16 channels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ChannelRequant {
+    pub(crate) multiplier: Vec<i32>,
+    pub(crate) round: Vec<i64>,
+    pub(crate) neg_shift: Vec<i64>,
+}
+
+impl ChannelRequant {
+    pub(crate) fn new(requant: &[crate::QuantizedMultiplier]) -> Self {
+        let padded = requant.len().div_ceil(16) * 16;
+        let at = |c: usize| requant.get(c).copied().unwrap_or(crate::QuantizedMultiplier::ZERO);
+        let n = |c: usize| i64::from(31 - at(c).shift);
+        ChannelRequant {
+            multiplier: (0..padded).map(|c| at(c).multiplier).collect(),
+            round: (0..padded).map(|c| 1i64 << (n(c) - 1)).collect(),
+            neg_shift: (0..padded).map(|c| -n(c)).collect(),
+        }
+    }
+}
+
+/// Where one output pixel of a depthwise convolution reads: the input pixel of tap (0, 0)
+/// and the strides between pixels (channels) and rows of the padded input.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DepthwiseTaps {
+    pub(crate) origin: *const i8,
+    pub(crate) pixel_stride: usize,
+    pub(crate) row_stride: usize,
+    pub(crate) kernel_h: usize,
+    pub(crate) kernel_w: usize,
+    /// Weights `[kh][kw][c]` at channel 0; taps are `pixel_stride` apart.
+    pub(crate) weights: *const i8,
+}
+
+/// One output pixel of a depthwise convolution for channels `c0..c0+16`: the bias plus
+/// every tap's `x · w` (`vmull` to 16 bits, widened into 32-bit accumulators), requantized
+/// into `out`.
+///
+/// # Safety
+/// Input and weights are readable 16 values past `c0` at every tap; `bias` and `out` have
+/// 16 values; `rq` covers `c0 + 16` channels.
+#[inline]
+pub(crate) unsafe fn depthwise16(
+    t: &DepthwiseTaps,
+    c0: usize,
+    bias: &[i32],
+    rq: &ChannelRequant,
+    (output_offset, clamp): (i32, (i8, i8)),
+    out: &mut [i8],
+) {
+    let mut acc: [int32x4_t; 4] = std::array::from_fn(|v| vld1q_s32(bias.as_ptr().add(4 * v)));
+    for ky in 0..t.kernel_h {
+        for kx in 0..t.kernel_w {
+            let xv = vld1q_s8(t.origin.add(ky * t.row_stride + kx * t.pixel_stride + c0));
+            let wv = vld1q_s8(t.weights.add((ky * t.kernel_w + kx) * t.pixel_stride + c0));
+            let lo = vmull_s8(vget_low_s8(xv), vget_low_s8(wv));
+            let hi = vmull_high_s8(xv, wv);
+            acc[0] = vaddw_s16(acc[0], vget_low_s16(lo));
+            acc[1] = vaddw_high_s16(acc[1], lo);
+            acc[2] = vaddw_s16(acc[2], vget_low_s16(hi));
+            acc[3] = vaddw_high_s16(acc[3], hi);
+        }
+    }
+    let mut sums = [0i32; 16];
+    for (v, a) in acc.iter().enumerate() {
+        vst1q_s32(sums.as_mut_ptr().add(4 * v), *a);
+    }
+    let at = c0..c0 + 16;
+    requantize16(
+        &sums,
+        &rq.multiplier[at.clone()],
+        &rq.round[at.clone()],
+        &rq.neg_shift[at],
+        output_offset,
+        clamp,
+        out,
+    );
 }

@@ -1,6 +1,8 @@
 //! Depthwise convolutions (channel multiplier 1) on int8 HWC maps.
 
-use super::{dispatch, requantize, Isa};
+use super::Isa;
+#[cfg(not(target_arch = "aarch64"))]
+use super::{dispatch, requantize};
 use crate::{Hwc, Int8DepthwiseConv, QuantizedMultiplier, Window};
 
 /// An [`Int8DepthwiseConv`] prepared for fast evaluation: the input offset folded into
@@ -20,6 +22,14 @@ pub struct FastDepthwise {
     act_min: i8,
     act_max: i8,
     isa: Isa,
+    #[cfg(target_arch = "aarch64")]
+    vector: super::aarch64::ChannelRequant,
+    /// The weights with 16 zeros after them, and the bias padded to whole 16-channel
+    /// chunks: the NEON path reads whole chunks.
+    #[cfg(target_arch = "aarch64")]
+    weights_padded: Vec<i8>,
+    #[cfg(target_arch = "aarch64")]
+    bias_padded: Vec<i32>,
 }
 
 impl FastDepthwise {
@@ -27,13 +37,23 @@ impl FastDepthwise {
     pub fn new(conv: &Int8DepthwiseConv, isa: Isa) -> Option<Self> {
         let pad = i8::try_from(-conv.input_offset).ok()?;
         let c = conv.channels;
-        let bias = (0..c)
+        let bias: Vec<i32> = (0..c)
             .map(|ch| {
                 let sum: i32 = conv.weights.iter().skip(ch).step_by(c.max(1)).map(|&w| i32::from(w)).sum();
                 conv.bias[ch].wrapping_add(conv.input_offset.wrapping_mul(sum))
             })
             .collect();
         Some(FastDepthwise {
+            #[cfg(target_arch = "aarch64")]
+            vector: super::aarch64::ChannelRequant::new(&conv.requant),
+            #[cfg(target_arch = "aarch64")]
+            weights_padded: conv.weights.iter().copied().chain([0; 16]).collect(),
+            #[cfg(target_arch = "aarch64")]
+            bias_padded: {
+                let mut b: Vec<i32> = bias.clone();
+                b.resize(c.div_ceil(16) * 16, 0);
+                b
+            },
             window: conv.window,
             channels: c,
             weights: conv.weights.clone(),
@@ -55,23 +75,75 @@ impl FastDepthwise {
     /// Computes `y` from `x` as [`Int8DepthwiseConv::eval`] does; `padded` (the padded
     /// input copy) and `acc` (one pixel's accumulators) are grown as needed.
     pub fn run(&self, x: &[i8], xs: Hwc, y: &mut [i8], ys: Hwc, padded: &mut Vec<i8>, acc: &mut Vec<i32>) {
-        acc.resize(self.channels, 0);
         let ps = self.padded(xs);
-        let src: &[i8] = if self.window.has_padding() {
-            padded.clear();
-            padded.resize(ps.len(), self.pad);
-            let c = xs.c;
-            for iy in 0..xs.h {
-                let dst = ((iy + self.window.pad_top) * ps.w + self.window.pad_left) * c;
-                padded[dst..dst + xs.w * c].copy_from_slice(&x[iy * xs.w * c..(iy + 1) * xs.w * c]);
-            }
-            padded
-        } else {
-            x
-        };
-        dispatch!(self.isa, || self.run_portable(src, ps, y, ys, acc))
+        #[cfg(target_arch = "aarch64")]
+        {
+            let _ = acc;
+            self.pad_input(x, xs, ps, padded, 16);
+            // SAFETY: NEON is part of aarch64; `padded` is the padded map `ps` and 16 more.
+            unsafe { self.run_neon(padded, ps, y, ys) }
+        }
+        #[cfg(not(target_arch = "aarch64"))]
+        {
+            acc.resize(self.channels, 0);
+            let src: &[i8] = if self.window.has_padding() {
+                self.pad_input(x, xs, ps, padded, 0);
+                padded
+            } else {
+                x
+            };
+            dispatch!(self.isa, || self.run_portable(src, ps, y, ys, acc))
+        }
     }
 
+    /// Copies `x` into `padded` (shape `ps`, every padded value the zero point), with
+    /// `slack` more values after it.
+    fn pad_input(&self, x: &[i8], xs: Hwc, ps: Hwc, padded: &mut Vec<i8>, slack: usize) {
+        padded.clear();
+        padded.resize(ps.len() + slack, self.pad);
+        let c = xs.c;
+        for iy in 0..xs.h {
+            let dst = ((iy + self.window.pad_top) * ps.w + self.window.pad_left) * c;
+            padded[dst..dst + xs.w * c].copy_from_slice(&x[iy * xs.w * c..(iy + 1) * xs.w * c]);
+        }
+    }
+
+    /// The NEON path: 16 channels at a time ([`super::aarch64::depthwise16`]), the last
+    /// chunk through a 16-value buffer.
+    ///
+    /// # Safety
+    /// `x` is the padded input of shape `ps` followed by at least 16 values.
+    #[cfg(target_arch = "aarch64")]
+    unsafe fn run_neon(&self, x: &[i8], ps: Hwc, y: &mut [i8], ys: Hwc) {
+        let win = &self.window;
+        let c = self.channels;
+        let params = (self.output_offset, (self.act_min, self.act_max));
+        for oy in 0..ys.h {
+            for ox in 0..ys.w {
+                let taps = super::aarch64::DepthwiseTaps {
+                    origin: x.as_ptr().add((oy * win.stride_h * ps.w + ox * win.stride_w) * c),
+                    pixel_stride: c,
+                    row_stride: ps.w * c,
+                    kernel_h: win.kernel_h,
+                    kernel_w: win.kernel_w,
+                    weights: self.weights_padded.as_ptr(),
+                };
+                let out = &mut y[(oy * ys.w + ox) * c..][..c];
+                for c0 in (0..c).step_by(16) {
+                    let bias = &self.bias_padded[c0..c0 + 16];
+                    if c0 + 16 <= c {
+                        super::aarch64::depthwise16(&taps, c0, bias, &self.vector, params, &mut out[c0..c0 + 16]);
+                    } else {
+                        let mut last = [0i8; 16];
+                        super::aarch64::depthwise16(&taps, c0, bias, &self.vector, params, &mut last);
+                        out[c0..].copy_from_slice(&last[..c - c0]);
+                    }
+                }
+            }
+        }
+    }
+
+    #[cfg(not(target_arch = "aarch64"))]
     #[inline(always)]
     fn run_portable(&self, x: &[i8], ps: Hwc, y: &mut [i8], ys: Hwc, acc: &mut [i32]) {
         let win = &self.window;
