@@ -80,7 +80,7 @@ impl Stream {
     fn multipliers(&mut self, n: usize) -> Vec<QuantizedMultiplier> {
         (0..n)
             .map(|_| {
-                let m = 1e-5 * 10f64.powf((self.next() % 1000) as f64 / 250.0);
+                let m = 1e-5 * 10f64.powf((self.next() % 1000) as f64 / 200.0);
                 QuantizedMultiplier::from_real(m).expect("a multiplier below 1")
             })
             .collect()

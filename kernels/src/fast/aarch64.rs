@@ -25,9 +25,7 @@ pub(crate) struct PackedWeights {
     /// Per channel (padded to whole blocks): the folded bias, the Q31 multiplier, the
     /// rounding term `2^(n−1)` and `−n`, `n = 31 − shift` ([`crate::QuantizedMultiplier::apply`]).
     bias: Vec<i32>,
-    multiplier: Vec<i32>,
-    round: Vec<i64>,
-    neg_shift: Vec<i64>,
+    rq: ChannelRequant,
     output_offset: i32,
     act_min: i8,
     act_max: i8,
@@ -39,8 +37,6 @@ impl PackedWeights {
         let (weights, out_channels) = (&conv.weights, conv.out_channels);
         let blocks = out_channels.div_ceil(LANES);
         let padded = blocks * LANES;
-        let at = |oc: usize| conv.requant.get(oc).copied().unwrap_or(crate::QuantizedMultiplier::ZERO);
-        let n = |oc: usize| i64::from(31 - at(oc).shift);
         let padded_k = k.div_ceil(CHUNK) * CHUNK;
         let groups = padded_k / 4;
         let mut data = vec![0i8; blocks * groups * 64];
@@ -56,9 +52,7 @@ impl PackedWeights {
             padded_k,
             data,
             bias: (0..padded).map(|oc| bias.get(oc).copied().unwrap_or(0)).collect(),
-            multiplier: (0..padded).map(|oc| at(oc).multiplier).collect(),
-            round: (0..padded).map(|oc| 1i64 << (n(oc) - 1)).collect(),
-            neg_shift: (0..padded).map(|oc| -n(oc)).collect(),
+            rq: ChannelRequant::new(&conv.requant),
             output_offset: conv.output_offset,
             act_min: conv.act_min,
             act_max: conv.act_max,
@@ -66,37 +60,44 @@ impl PackedWeights {
     }
 }
 
-/// Requantizes 16 sums into `out` (16 values), exactly as the scalar `requantize(sum)`
-/// does: the int64 product plus the rounding term, shifted right,
-/// saturated to int32 (`sqxtn`), plus the output offset, clamped. Each constant array has
-/// one entry per lane.
+/// Requantizes 16 sums (channels `c0..c0+16` of `rq`) into `out`, exactly as the scalar
+/// `requantize(sum)` does, then adds the output offset and clamps.
+///
+/// Two exact forms of `round(x · m · 2^(shift−31))` (ties up, saturated), picked per chunk
+/// of 16 channels: when every channel's shift is negative, `sqdmulh` gives
+/// `floor(x · m / 2^31)` and a rounding shift (`srshl`) by `−shift` finishes it — adding the
+/// dropped low bits back cannot change a floor division by a power of two, so this is the
+/// single rounding of the reference; otherwise the int64 product plus the rounding term,
+/// shifted (`smlal`, `sshl`) and saturated (`sqxtn`).
 ///
 /// # Safety
-/// Every slice has 16 values.
+/// `sums` and `out` have 16 values; `rq` covers `c0 + 16` channels.
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
 pub(crate) unsafe fn requantize16(
     sums: &[i32],
-    multiplier: &[i32],
-    round: &[i64],
-    neg_shift: &[i64],
-    output_offset: i32,
-    (act_min, act_max): (i8, i8),
+    rq: &ChannelRequant,
+    c0: usize,
+    (output_offset, (act_min, act_max)): (i32, (i8, i8)),
     out: &mut [i8],
 ) {
     let offset = vdupq_n_s32(output_offset);
     let (lo, hi) = (vdupq_n_s32(i32::from(act_min)), vdupq_n_s32(i32::from(act_max)));
+    let fast = rq.fast[c0 / 16];
     let mut clamped = [vdupq_n_s32(0); 4];
     for (v, c) in clamped.iter_mut().enumerate() {
-        let at = 4 * v;
-        let s = vld1q_s32(sums.as_ptr().add(at));
-        let m = vld1q_s32(multiplier.as_ptr().add(at));
-        let p0 = vmlal_s32(vld1q_s64(round.as_ptr().add(at)), vget_low_s32(s), vget_low_s32(m));
-        let p1 = vmlal_high_s32(vld1q_s64(round.as_ptr().add(at + 2)), s, m);
-        let p0 = vshlq_s64(p0, vld1q_s64(neg_shift.as_ptr().add(at)));
-        let p1 = vshlq_s64(p1, vld1q_s64(neg_shift.as_ptr().add(at + 2)));
-        let r = vaddq_s32(vcombine_s32(vqmovn_s64(p0), vqmovn_s64(p1)), offset);
-        *c = vminq_s32(vmaxq_s32(r, lo), hi);
+        let at = c0 + 4 * v;
+        let s = vld1q_s32(sums.as_ptr().add(4 * v));
+        let m = vld1q_s32(rq.multiplier.as_ptr().add(at));
+        let r = if fast {
+            vrshlq_s32(vqdmulhq_s32(s, m), vld1q_s32(rq.shift.as_ptr().add(at)))
+        } else {
+            let p0 = vmlal_s32(vld1q_s64(rq.round.as_ptr().add(at)), vget_low_s32(s), vget_low_s32(m));
+            let p1 = vmlal_high_s32(vld1q_s64(rq.round.as_ptr().add(at + 2)), s, m);
+            let p0 = vshlq_s64(p0, vld1q_s64(rq.neg_shift.as_ptr().add(at)));
+            let p1 = vshlq_s64(p1, vld1q_s64(rq.neg_shift.as_ptr().add(at + 2)));
+            vcombine_s32(vqmovn_s64(p0), vqmovn_s64(p1))
+        };
+        *c = vminq_s32(vmaxq_s32(vaddq_s32(r, offset), lo), hi);
     }
     let h0 = vcombine_s16(vmovn_s32(clamped[0]), vmovn_s32(clamped[1]));
     let h1 = vcombine_s16(vmovn_s32(clamped[2]), vmovn_s32(clamped[3]));
@@ -110,30 +111,16 @@ pub(crate) unsafe fn requantize16(
 /// `out` has 16 values; `block < w.blocks`.
 #[inline]
 pub(crate) unsafe fn finish_block(w: &PackedWeights, block: usize, sums: &[i32; LANES], out: &mut [i8]) {
-    let at = block * LANES..(block + 1) * LANES;
-    requantize16(
-        sums,
-        &w.multiplier[at.clone()],
-        &w.round[at.clone()],
-        &w.neg_shift[at],
-        w.output_offset,
-        (w.act_min, w.act_max),
-        out,
-    );
+    requantize16(sums, &w.rq, block * LANES, (w.output_offset, (w.act_min, w.act_max)), out);
 }
 
 /// One requantization for all 16 lanes, as [`requantize16`] takes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Broadcast {
-    multiplier: [i32; 16],
-    round: [i64; 16],
-    neg_shift: [i64; 16],
-}
+pub(crate) struct Broadcast(ChannelRequant);
 
 impl Broadcast {
     pub(crate) fn new(m: crate::QuantizedMultiplier) -> Self {
-        let n = i64::from(31 - m.shift);
-        Broadcast { multiplier: [m.multiplier; 16], round: [1i64 << (n - 1); 16], neg_shift: [-n; 16] }
+        Broadcast(ChannelRequant::new(&[m; 16]))
     }
 
     /// `requantize(sums[i])` for 16 sums.
@@ -142,7 +129,7 @@ impl Broadcast {
     /// `sums` and `out` have 16 values.
     #[inline]
     pub(crate) unsafe fn run(&self, sums: &[i32], output_offset: i32, clamp: (i8, i8), out: &mut [i8]) {
-        requantize16(sums, &self.multiplier, &self.round, &self.neg_shift, output_offset, clamp, out);
+        requantize16(sums, &self.0, 0, (output_offset, clamp), out);
     }
 }
 
@@ -227,8 +214,13 @@ pub(crate) unsafe fn accumulate<const P: usize>(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ChannelRequant {
     pub(crate) multiplier: Vec<i32>,
+    /// `2^(n−1)` and `−n`, `n = 31 − shift`: the int64 form.
     pub(crate) round: Vec<i64>,
     pub(crate) neg_shift: Vec<i64>,
+    /// The shift itself (negative) for the `sqdmulh` form; −1 for a zero multiplier.
+    pub(crate) shift: Vec<i32>,
+    /// Per chunk of 16 channels: every shift negative, so the `sqdmulh` form is exact.
+    pub(crate) fast: Vec<bool>,
 }
 
 impl ChannelRequant {
@@ -236,10 +228,13 @@ impl ChannelRequant {
         let padded = requant.len().div_ceil(16) * 16;
         let at = |c: usize| requant.get(c).copied().unwrap_or(crate::QuantizedMultiplier::ZERO);
         let n = |c: usize| i64::from(31 - at(c).shift);
+        let shift = |c: usize| if at(c) == crate::QuantizedMultiplier::ZERO { -1 } else { at(c).shift };
         ChannelRequant {
             multiplier: (0..padded).map(|c| at(c).multiplier).collect(),
             round: (0..padded).map(|c| 1i64 << (n(c) - 1)).collect(),
             neg_shift: (0..padded).map(|c| -n(c)).collect(),
+            shift: (0..padded).map(shift).collect(),
+            fast: (0..padded / 16).map(|chunk| (16 * chunk..16 * chunk + 16).all(|c| shift(c) < 0)).collect(),
         }
     }
 }
@@ -290,14 +285,5 @@ pub(crate) unsafe fn depthwise16(
     for (v, a) in acc.iter().enumerate() {
         vst1q_s32(sums.as_mut_ptr().add(4 * v), *a);
     }
-    let at = c0..c0 + 16;
-    requantize16(
-        &sums,
-        &rq.multiplier[at.clone()],
-        &rq.round[at.clone()],
-        &rq.neg_shift[at],
-        output_offset,
-        clamp,
-        out,
-    );
+    requantize16(&sums, rq, c0, (output_offset, clamp), out);
 }
