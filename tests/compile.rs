@@ -280,6 +280,37 @@ fn int8_bundle_ships_onnx_and_matches_the_host_on_aarch64() {
     assert!(counts[0] > 1e6 && counts[0] == counts[1], "{counts:?}");
 }
 
+/// An integer-only int8 model ships as the int8 program (`model.int8`), the default runner
+/// (no ONNX parser) runs it on the project's int8 ops, and under qemu-aarch64 its output
+/// equals the host's bit for bit: with the dot-product kernels on the A76 and with the
+/// NEON baseline on the A72 (the kernels compute the integer reference exactly on every
+/// instruction set).
+#[test]
+fn integer_only_bundle_runs_the_projects_int8_ops_on_aarch64_like_the_host() {
+    let f = fixture();
+    let dir = f.dir.path();
+    let quantized = dir.join("q-integer.onnx");
+    ok(&["quantize", s(&f.model), "--to", "int8", "--integer-only", "--calib-synthetic", "16", "--out", s(&quantized)]);
+    let reference = dir.join("q-integer-ref.npy");
+    ok(&["run", s(&quantized), "--input", s(&f.input), "--output", s(&reference)]);
+    let expected = read_npy_f32(&reference).unwrap();
+
+    let bundle = dir.join("int8-program-bundle");
+    ok(&["compile", s(&quantized), "--target", "aarch64-a76-linux", "--out", s(&bundle)]);
+    let m = manifest(&bundle);
+    assert_eq!(m["model"]["format"], "int8-program", "{m}");
+    assert_eq!(m["model"]["file"], "model.int8");
+    assert_eq!(m["runner"]["onnx_parser"], false, "{m}");
+    let runner = bundle.join("edgenas-runner");
+    for name in ["aarch64-a76-linux", "aarch64-linux"] {
+        let target = Target::resolve(name).unwrap();
+        let got = dir.join(format!("q-integer-{name}.npy"));
+        let model = bundle.join("model.int8");
+        succeed(emulated(&target, &runner).args(["run", s(&model), "--input", s(&f.input), "--output", s(&got)]));
+        assert_eq!(read_npy_f32(&got).unwrap(), expected, "{name}");
+    }
+}
+
 #[test]
 fn bad_input_fails_cleanly_without_a_bundle() {
     let dir = tempfile::tempdir().unwrap();

@@ -98,3 +98,50 @@ fn bad_programs_are_refused_by_name() {
     let err = CompiledModel::from_int8_program(&program, "cut-program").unwrap_err().to_string();
     assert!(err.contains("cut-program"), "{err}");
 }
+
+/// Which engine runs what on this host: integer-only int8 on the project's ops; f32 and an
+/// int8 model with float layers left (QDQ for tract, as `quantize --format qdq` writes it)
+/// through tract.
+#[test]
+fn the_host_picks_the_engine_by_what_the_model_is() {
+    use edgenas_deploy::{compile_on_host, Int8Engine};
+    let f32_onnx = emit_genome(&default_genome(), 0, BatchNormInit::Calibrated).expect("emit").onnx;
+    let host = Target::host();
+    let int8 = quantize_for_target(&f32_onnx, edgenas_compiler::quantize::Precision::Int8, &host).expect("quantize");
+    assert_eq!(compile_on_host("int8", &int8).expect("loads").1, Int8Engine::EdgenasOps);
+    assert_eq!(compile_on_host("f32", &f32_onnx).expect("loads").1, Int8Engine::Tract);
+    let request = edgenas_deploy::QuantizeRequest {
+        precision: edgenas_compiler::quantize::Precision::Int8,
+        keep_io_f32: true,
+        format: edgenas_compiler::quantize::Int8Format::Qdq,
+        reduce_range: false,
+        integer_only: false,
+        method: edgenas_compiler::quantize::CalibrationMethod::MinMax,
+        calibration: edgenas_deploy::quantization::CalibrationSource::Synthetic { count: 4, seed: 0 },
+        fidelity: false,
+    };
+    let qdq = edgenas_deploy::quantize_model(&f32_onnx, &request, &mut |_| {}).expect("quantize").onnx;
+    assert_eq!(compile_on_host("qdq", &qdq).expect("loads").1, Int8Engine::Tract);
+    let err = compile_on_host("garbage.onnx", b"not a model").unwrap_err();
+    assert!(edgenas_runtime::error_chain(&err).contains("garbage.onnx"), "{err}");
+}
+
+/// On the emulated Cortex-A76 (dot product) the project's int8 ops run NB201 6111 in fewer
+/// instructions than f32 and f16 (the ordering `search --precisions f32,f16,int8` measures
+/// and the front keeps); exact counts, so the comparison is deterministic.
+#[test]
+fn int8_takes_fewer_instructions_than_f32_and_f16_on_the_a76() {
+    let f32_onnx = emit_genome(&default_genome(), 0, BatchNormInit::Calibrated).expect("emit").onnx;
+    let target = Target::resolve("aarch64-a76-linux").expect("built-in");
+    let bench = edgenas_runtime::BenchConfig { min_runs: 1, ..Default::default() };
+    let count = |precision| {
+        let onnx = quantize_for_target(&f32_onnx, precision, &target).expect("quantize");
+        let report = edgenas_deploy::bench_model("nb201-6111", &onnx, &target, Some(precision), &bench, &mut |_| {})
+            .expect("measures");
+        report.latency.median
+    };
+    use edgenas_compiler::quantize::Precision;
+    let (f32, f16, int8) = (count(Precision::F32), count(Precision::F16), count(Precision::Int8));
+    eprintln!("A76 instructions: f32 {f32}, f16 {f16}, int8 {int8}");
+    assert!(int8 < f16 && f16 < f32, "f32 {f32}, f16 {f16}, int8 {int8}");
+}

@@ -56,7 +56,7 @@ pub struct BundleRequest<'a> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Bundle {
     pub out: PathBuf,
-    /// [`NNEF_FILE`] or [`edgenas_targets::ONNX_FILE`].
+    /// [`NNEF_FILE`], [`edgenas_targets::ONNX_FILE`] or [`edgenas_targets::INT8_FILE`].
     pub model_file: &'static str,
     pub model_bytes: usize,
     pub runner_bytes: usize,
@@ -220,7 +220,11 @@ fn manifest(p: &ManifestParts) -> Value {
         "edgenas_version": env!("CARGO_PKG_VERSION"),
         "model": {
             "file": p.shipped.model.file,
-            "format": if p.shipped.model.file == NNEF_FILE { "nnef" } else { "onnx" },
+            "format": match p.shipped.model.file {
+                NNEF_FILE => "nnef",
+                edgenas_targets::INT8_FILE => "int8-program",
+                _ => "onnx",
+            },
             "sha256": hex_sha256(&p.shipped.model.bytes),
             "bytes": p.shipped.model.bytes.len(),
             "fallback_reason": p.shipped.model.fallback_reason,

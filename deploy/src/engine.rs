@@ -48,6 +48,24 @@ pub fn device_model(onnx: &[u8], input_shape: Option<&[usize]>) -> Result<Device
     }
 }
 
+/// [`compile_on_host`] for the ONNX file `path` (tensors stored as external data are
+/// looked up next to it when tract loads it).
+pub fn compile_file_on_host(path: &std::path::Path) -> Result<(CompiledModel, Int8Engine), DeployError> {
+    let bytes = std::fs::read(path).map_err(DeployError::io("reading", path))?;
+    let label = path.display().to_string();
+    match import_qdq_bytes(&bytes) {
+        Ok(program) => Ok((
+            CompiledModel::from_int8_program(&program, &label)
+                .step(format!("planning {label} on the project's int8 ops"))?,
+            Int8Engine::EdgenasOps,
+        )),
+        Err(_) => Ok((
+            CompiledModel::from_onnx_path(path, &RunOptions::default()).step(format!("loading {label}"))?,
+            Int8Engine::Tract,
+        )),
+    }
+}
+
 /// Loads `onnx` to run in this process, with the engine it calls for: an integer-only int8
 /// model runs on the project's int8 ops; any other model (f32, f16, int8 with float
 /// layers left, ops the integer program does not have, or bytes that are not ONNX, which

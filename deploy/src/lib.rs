@@ -18,7 +18,7 @@ pub mod profile;
 pub mod quantization;
 
 pub use bundle::{compile_bundle, Bundle, BundleRequest};
-pub use engine::{compile_on_host, int8_engine, Int8Engine};
+pub use engine::{compile_file_on_host, compile_on_host, int8_engine, Int8Engine};
 pub use error::DeployError;
 pub use firmware::{compile_firmware, FirmwareReport, FirmwareRequest, McuMeasurement, McuMeasurer};
 pub use measure::{bench_model, BenchReport, DeviceMeasurer};

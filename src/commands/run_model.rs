@@ -1,10 +1,10 @@
 use anyhow::{Context, Result};
-use edgenas_runtime::{read_npy_f32, write_npy_f32, CompiledModel, RunOptions};
+use edgenas_runtime::{read_npy_f32, write_npy_f32};
 
 use crate::cli::RunArgs;
 
 pub fn run_model(args: &RunArgs) -> Result<()> {
-    let model = CompiledModel::from_onnx_path(&args.model, &RunOptions::default())
+    let (model, _) = edgenas_deploy::compile_file_on_host(&args.model)
         .with_context(|| format!("loading {}", args.model.display()))?;
     let input = read_npy_f32(&args.input).with_context(|| format!("reading input {}", args.input.display()))?;
     let outputs = model.run(&input).with_context(|| format!("running {}", args.model.display()))?;
