@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test of the workspace, then the library examples, and prints how long each
+# Runs every test of the workspace (and the int8 kernels' under qemu-aarch64), then the
+# library examples, and prints how long each
 # test binary took. First installs what the tests run against: the cross toolchains the
 # target tests build and emulate with (scripts/setup-cross.sh), OpenSSH's server and client
 # for the remote-device tests, and the Python venv in .venv with the peers the tests check
@@ -7,7 +8,8 @@
 #
 # Runner builds made by the tests use opt-level 1 (cargo's CARGO_PROFILE_RELEASE_OPT_LEVEL):
 # the tests check what runners compute and that instruction counts repeat, never how fast
-# they are, and a tract build at opt-level 1 takes about half the time. `edgenas compile`,
+# they are, and a tract build at opt-level 1 takes about half the time (the int8 kernels
+# stay at opt-level 3, see Cargo.toml: a test compares their instruction counts). `edgenas compile`,
 # `bench` and `search` outside this script build optimized runners.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,7 +36,26 @@ stamp() {
 }
 set +e
 test_start=$EPOCHREALTIME
-{ cargo test --workspace --no-fail-fast "$@" 2>&1; echo "__rc $?"; } | stamp
+# Then the int8 kernels' tests again, cross-built for aarch64 and run under qemu-aarch64
+# on a Cortex-A76 (dot product) and a Cortex-A72 (NEON only): EDGENAS_EXPECT_ISA makes
+# each run prove which kernels it checked.
+kernels_under_qemu() {
+  local cpu isa rc=0
+  for pair in cortex-a76:dotprod cortex-a72:baseline; do
+    cpu=${pair%%:*} isa=${pair##*:}
+    EDGENAS_EXPECT_ISA=$isa \
+      CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc \
+      CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="qemu-aarch64 -cpu $cpu -L /usr/aarch64-linux-gnu" \
+      cargo test -p edgenas-kernels --target aarch64-unknown-linux-gnu --no-fail-fast 2>&1 || rc=1
+  done
+  return $rc
+}
+{
+  cargo test --workspace --no-fail-fast "$@" 2>&1
+  rc=$?
+  kernels_under_qemu || rc=1
+  echo "__rc $rc"
+} | stamp
 test_rc=$(awk '$2 == "__rc" { print $3 }' "$log")
 example_start=$EPOCHREALTIME
 example_dir=$(mktemp -d)
