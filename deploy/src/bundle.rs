@@ -93,7 +93,7 @@ pub fn compile_bundle(
     let (reference, _) = crate::compile_on_host(&label, &onnx)?;
     let precision =
         precision_of(&onnx).map_err(|e| DeployError::Invalid(format!("reading the initializers of {label}: {e}")))?;
-    let shipped = choose_model_format(&onnx, &reference)?;
+    let shipped = choose_model_format(&onnx, target, &reference)?;
     if let Some(reason) = &shipped.model.fallback_reason {
         progress(&DeployProgress::Note(&format!("shipping the ONNX model, not NNEF: {reason}")));
     }
@@ -136,13 +136,13 @@ pub fn compile_bundle(
 
 /// NNEF when tract can save the decluttered model and the reload computes what the ONNX
 /// model computes; ONNX otherwise, with the reason.
-fn choose_model_format(onnx: &[u8], reference: &CompiledModel) -> Result<ShippedModel, DeployError> {
+fn choose_model_format(onnx: &[u8], target: &Target, reference: &CompiledModel) -> Result<ShippedModel, DeployError> {
     let onnx_fallback = |reason: String| ShippedModel {
         model: DeviceModel::onnx(onnx, reason),
         compiled: reference.clone(),
         round_trip_max_abs_diff: None,
     };
-    let model = crate::engine::device_model(onnx, Some(reference.input_shape()))?;
+    let model = crate::engine::device_model(onnx, target, Some(reference.input_shape()))?;
     if model.file != NNEF_FILE {
         return Ok(ShippedModel { model, compiled: reference.clone(), round_trip_max_abs_diff: None });
     }

@@ -10,8 +10,9 @@
 //! they are.
 
 use edgenas_compiler::mcu::import_qdq_bytes;
+use edgenas_kernels::fast::Isa;
 use edgenas_runtime::{CompiledModel, RunOptions};
-use edgenas_targets::{DeviceModel, Target, TargetKind};
+use edgenas_targets::{DeviceModel, Measurement, Target};
 use serde::Serialize;
 
 use crate::error::{DeployError, Step};
@@ -29,22 +30,32 @@ pub enum Int8Engine {
     Firmware,
 }
 
-/// The engine that runs int8 models for `target`: the generated firmware on a
-/// microcontroller, the project's ops everywhere else (in this process, and in the device
-/// runner, which loads int8 programs).
+/// The engine that runs int8 models for `target`, as measured (docs/QUANTIZATION.md):
+/// the generated firmware on a microcontroller; the project's int8 ops where their fast
+/// kernels exist — this host when it has AVX2 or the dot product
+/// (`edgenas_kernels::fast::Isa::detect`), an x86-64 device, an aarch64 device whose
+/// descriptor lists `dotprod`; tract's QDQ path elsewhere (an aarch64 core without the dot
+/// product, 32-bit Arm), where the project's kernels do not beat it yet.
 pub fn int8_engine(target: &Target) -> Int8Engine {
-    match target.kind {
-        TargetKind::Mcu => Int8Engine::Firmware,
-        TargetKind::Host | TargetKind::LinuxCross => Int8Engine::EdgenasOps,
+    let arch = target.triple.split('-').next().unwrap_or_default();
+    match target.measurement() {
+        Measurement::Microcontroller => Int8Engine::Firmware,
+        Measurement::Local if Isa::detect() != Isa::Baseline => Int8Engine::EdgenasOps,
+        Measurement::Local => Int8Engine::Tract,
+        _ if arch == "x86_64" => Int8Engine::EdgenasOps,
+        _ if arch == "aarch64" && target.features.iter().any(|f| f == "dotprod") => Int8Engine::EdgenasOps,
+        _ => Int8Engine::Tract,
     }
 }
 
-/// What a device runner loads for `onnx`: the int8 program of an integer-only model, else
-/// what [`DeviceModel::for_onnx`] decides (NNEF, or ONNX for graphs NNEF cannot hold).
-pub fn device_model(onnx: &[u8], input_shape: Option<&[usize]>) -> Result<DeviceModel, DeployError> {
-    match import_qdq_bytes(onnx) {
-        Ok(program) => Ok(DeviceModel::int8_program(program.to_bytes())),
-        Err(_) => DeviceModel::for_onnx(onnx, input_shape).step("preparing the model for the device"),
+/// What a runner on `target` loads for `onnx`: the int8 program of an integer-only model
+/// where [`int8_engine`] is the project's ops, else what [`DeviceModel::for_onnx`] decides
+/// (NNEF, or ONNX for graphs NNEF cannot hold).
+pub fn device_model(onnx: &[u8], target: &Target, input_shape: Option<&[usize]>) -> Result<DeviceModel, DeployError> {
+    let program = (int8_engine(target) == Int8Engine::EdgenasOps).then(|| import_qdq_bytes(onnx).ok()).flatten();
+    match program {
+        Some(program) => Ok(DeviceModel::int8_program(program.to_bytes())),
+        None => DeviceModel::for_onnx(onnx, input_shape).step("preparing the model for the device"),
     }
 }
 

@@ -61,7 +61,7 @@ impl DeviceMeasurer {
         progress: &mut dyn FnMut(&DeployProgress<'_>),
     ) -> Result<(), DeployError> {
         for onnx in models {
-            let shipped = crate::engine::device_model(onnx, None)?;
+            let shipped = crate::engine::device_model(onnx, &self.target, None)?;
             self.runner(shipped.features, progress)?;
         }
         Ok(())
@@ -73,7 +73,7 @@ impl DeviceMeasurer {
         onnx: &[u8],
         progress: &mut dyn FnMut(&DeployProgress<'_>),
     ) -> Result<LatencyStats, DeployError> {
-        let shipped = crate::engine::device_model(onnx, None)?;
+        let shipped = crate::engine::device_model(onnx, &self.target, None)?;
         let runner = self.runner(shipped.features, progress)?;
         let model = self.scratch.path().join(shipped.file);
         std::fs::write(&model, &shipped.bytes).map_err(DeployError::io("writing", &model))?;
@@ -90,7 +90,7 @@ impl DeviceMeasurer {
         time_cap: std::time::Duration,
         progress: &mut dyn FnMut(&DeployProgress<'_>),
     ) -> Result<ModelProfile, DeployError> {
-        let shipped = crate::engine::device_model(onnx, None)?;
+        let shipped = crate::engine::device_model(onnx, &self.target, None)?;
         let runner = self.runner(shipped.features, progress)?;
         let model = self.scratch.path().join(shipped.file);
         std::fs::write(&model, &shipped.bytes).map_err(DeployError::io("writing", &model))?;

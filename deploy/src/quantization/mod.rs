@@ -64,7 +64,7 @@ pub fn auto_format(target: &Target) -> Result<Int8Format, DeployError> {
     }
 }
 
-/// Whether int8 models for `target` must be integer-only: microcontrollers run no float
+/// Whether int8 models for `target` are integer-only: microcontrollers run no float
 /// between layers (kind `mcu`, the generated-C backend), and the project's int8 ops run
 /// integer programs ([`crate::int8_engine`]).
 pub fn integer_only_for(target: &Target) -> bool {
@@ -250,9 +250,10 @@ pub fn quantize_for_target(f32_onnx: &[u8], precision: Precision, target: &Targe
         keep_io_f32: true,
         format: if precision.is_int8() { auto_format(target)? } else { Int8Format::Qdq },
         reduce_range: false,
-        integer_only: match target.kind {
-            edgenas_targets::TargetKind::Mcu => precision.is_int8(),
-            _ => precision == Precision::Int8 && integer_only_for(target),
+        integer_only: match crate::int8_engine(target) {
+            crate::Int8Engine::Firmware => precision.is_int8(),
+            crate::Int8Engine::EdgenasOps => precision == Precision::Int8,
+            crate::Int8Engine::Tract => false,
         },
         method: CalibrationMethod::MinMax,
         calibration: CalibrationSource::Synthetic { count: SEARCH_CALIBRATION_INPUTS, seed: 0 },
