@@ -64,11 +64,12 @@ pub fn auto_format(target: &Target) -> Result<Int8Format, DeployError> {
     }
 }
 
-/// Whether int8 models for `target` are integer-only: microcontrollers run no float
-/// between layers (kind `mcu`, the generated-C backend), and the project's int8 ops run
-/// integer programs ([`crate::int8_engine`]).
+/// Whether int8 models for `target` must be integer-only: microcontrollers run no float
+/// between layers (kind `mcu`, the generated-C backend). (Where the project's int8 ops run
+/// int8, [`quantize_for_target`] makes `int8` integer-only as well; `edgenas quantize`
+/// does so only when asked, `--integer-only`.)
 pub fn integer_only_for(target: &Target) -> bool {
-    crate::int8_engine(target) != crate::Int8Engine::Tract
+    target.kind == edgenas_targets::TargetKind::Mcu
 }
 
 /// Everything [`quantize_model`] needs besides the model.
