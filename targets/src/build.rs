@@ -198,6 +198,9 @@ pub enum BuildError {
     /// cargo succeeded but the binary is not where it should be, or cannot be copied.
     #[error("cannot copy the runner from {}", from.display())]
     Copy { from: PathBuf, source: std::io::Error },
+    /// The lock that keeps concurrent builds in one target directory apart failed.
+    #[error("cannot lock {}", path.display())]
+    Lock { path: PathBuf, source: std::io::Error },
 }
 
 /// Builds the runner for `target` with `profile` and no optional feature from the carried
@@ -224,6 +227,10 @@ pub fn build_runner_with(
         return Err(BuildError::UnsupportedKind { target: target.name.clone(), kind: target.kind });
     }
     let workspace = build.source_tree()?;
+    // Builds with other features or profiles write the same artifact path: hold the target
+    // directory's lock from the build until the binary is copied, or a concurrent build
+    // (another thread or process) could replace it in between.
+    let _lock = lock_target_dir(&build.cargo_target_dir())?;
     let features = build.features.names();
     progress(&BuildProgress::Started {
         target: &target.name,
@@ -259,6 +266,16 @@ pub fn build_runner_with(
                 .map_err(|e| BuildError::Copy { from: from.clone(), source: std::io::Error::other(e.to_string()) })
         });
     copied.map(|()| to)
+}
+
+/// An exclusive lock on `dir/.edgenas-runner-build.lock`, released when the file is dropped.
+fn lock_target_dir(dir: &Path) -> Result<std::fs::File, BuildError> {
+    let path = dir.join(".edgenas-runner-build.lock");
+    let error = |source| BuildError::Lock { path: path.clone(), source };
+    std::fs::create_dir_all(dir).map_err(error)?;
+    let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(error)?;
+    file.lock().map_err(error)?;
+    Ok(file)
 }
 
 /// The versions of the tools that build a target's runner, each the first line its
