@@ -45,15 +45,18 @@ pub(crate) fn to_pairs(patch: &[i8], pairs: &mut [i32]) {
     }
 }
 
-/// The sums of block `block` for `P` pixels (their patches as pairs): `out[p][lane]`,
-/// each step `acc = madd(acc, x, w)` for a broadcast pair `x` and 8 channels' pairs `w`.
-#[inline(always)]
-unsafe fn accumulate_with<const P: usize>(
+/// The sums of block `block` for `P` pixels (their patches as pairs): `out[p][lane]`.
+///
+/// # Safety
+/// The CPU has AVX2 (and AVX-512 VNNI with VL when `VNNI`); every `patches[p]` holds
+/// `w.pairs` values.
+#[target_feature(enable = "avx2")]
+#[inline]
+pub(crate) unsafe fn accumulate<const P: usize>(
     w: &PackedWeights,
     block: usize,
     patches: [&[i32]; P],
     out: &mut [[i32; LANES]; P],
-    madd: impl Fn(__m256i, __m256i, __m256i) -> __m256i,
 ) {
     let base = w.data.as_ptr().add(block * w.pairs * 2 * LANES) as *const __m256i;
     let mut lo = [_mm256_setzero_si256(); P];
@@ -63,8 +66,8 @@ unsafe fn accumulate_with<const P: usize>(
         let w1 = _mm256_loadu_si256(base.add(2 * q + 1));
         for p in 0..P {
             let x = _mm256_set1_epi32(*patches[p].get_unchecked(q));
-            lo[p] = madd(lo[p], x, w0);
-            hi[p] = madd(hi[p], x, w1);
+            lo[p] = _mm256_add_epi32(lo[p], _mm256_madd_epi16(x, w0));
+            hi[p] = _mm256_add_epi32(hi[p], _mm256_madd_epi16(x, w1));
         }
     }
     for p in 0..P {
@@ -73,22 +76,7 @@ unsafe fn accumulate_with<const P: usize>(
     }
 }
 
-/// [`accumulate_with`] by `vpmaddwd` and `vpaddd`.
-///
-/// # Safety
-/// The CPU has AVX2; every `patches[p]` holds `w.pairs` values.
-#[target_feature(enable = "avx2")]
-#[inline]
-pub(crate) unsafe fn accumulate<const P: usize>(
-    w: &PackedWeights,
-    block: usize,
-    patches: [&[i32]; P],
-    out: &mut [[i32; LANES]; P],
-) {
-    accumulate_with(w, block, patches, out, |acc, x, w| _mm256_add_epi32(acc, _mm256_madd_epi16(x, w)))
-}
-
-/// [`accumulate_with`] by `vpdpwssd` (multiply and add in one instruction).
+/// [`accumulate`] with `vpdpwssd`.
 ///
 /// # Safety
 /// The CPU has AVX-512 VNNI and VL; every `patches[p]` holds `w.pairs` values.
@@ -100,5 +88,20 @@ pub(crate) unsafe fn accumulate_vnni<const P: usize>(
     patches: [&[i32]; P],
     out: &mut [[i32; LANES]; P],
 ) {
-    accumulate_with(w, block, patches, out, |acc, x, w| _mm256_dpwssd_epi32(acc, x, w))
+    let base = w.data.as_ptr().add(block * w.pairs * 2 * LANES) as *const __m256i;
+    let mut lo = [_mm256_setzero_si256(); P];
+    let mut hi = [_mm256_setzero_si256(); P];
+    for q in 0..w.pairs {
+        let w0 = _mm256_loadu_si256(base.add(2 * q));
+        let w1 = _mm256_loadu_si256(base.add(2 * q + 1));
+        for p in 0..P {
+            let x = _mm256_set1_epi32(*patches[p].get_unchecked(q));
+            lo[p] = _mm256_dpwssd_epi32(lo[p], x, w0);
+            hi[p] = _mm256_dpwssd_epi32(hi[p], x, w1);
+        }
+    }
+    for p in 0..P {
+        _mm256_storeu_si256(out[p].as_mut_ptr() as *mut __m256i, lo[p]);
+        _mm256_storeu_si256(out[p].as_mut_ptr().add(8) as *mut __m256i, hi[p]);
+    }
 }
