@@ -24,6 +24,8 @@ setup=$((SECONDS - started))
 export EDGENAS_PYTHON="$PWD/.venv/bin/python"
 export EDGENAS_CACHE_DIR="${EDGENAS_CACHE_DIR:-$PWD/target/edgenas-cache}"
 export CARGO_PROFILE_RELEASE_OPT_LEVEL=1
+# One build, nothing to reuse: incremental state would only take disk (0.7 GB).
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
@@ -85,6 +87,8 @@ awk -v start="$test_start" -v ex_start="$example_start" -v ex_end="$example_end"
     printf "%-52s %8.1f %7s %7s\n", "examples custom_search, quickstart (run)", ex_end - ex_start, "", ""
     printf "%-52s %8.1f %7d %7d\n", "total after setup", ex_end - start, tp, tf
   }' "$log"
+
+echo "disk: target/ holds $(du -sh target 2>/dev/null | cut -f1), .venv $(du -sh .venv 2>/dev/null | cut -f1); $(df -h --output=avail . | tail -n 1 | tr -d ' ') left on the device"
 
 if [ "${test_rc:-1}" -ne 0 ] || [ "$example_rc" -ne 0 ]; then
   echo "scripts/test.sh: FAILED (cargo test exit ${test_rc:-?}, example exit $example_rc)" >&2
