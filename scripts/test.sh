@@ -15,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$SECONDS
 bash scripts/setup-cross.sh
-bash scripts/apt-ensure.sh openssh-server openssh-client
+bash scripts/apt-ensure.sh openssh-server openssh-client redis-server
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi

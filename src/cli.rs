@@ -70,6 +70,11 @@ pub enum Command {
     /// target, manifest.json and run.sh; for a microcontroller, firmware sources (model.c,
     /// model.h, kernels), the QEMU board build and report.json.
     Compile(CompileArgs),
+    /// Measure a device farm's jobs of one target (see `search --queue`), until stopped.
+    Worker(WorkerArgs),
+    /// The device farm: workers, queues, dead letters.
+    #[command(subcommand)]
+    Farm(FarmCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -311,7 +316,7 @@ pub struct SearchArgs {
     #[arg(long, value_name = "DIR", conflicts_with_all = [
         "config", "space", "evaluator", "strategy", "budget", "seed", "max_latency_ms", "max_params", "max_macs",
         "max_peak_activation_bytes", "target", "dataset", "proxy", "command", "command_timeout_s", "population",
-        "time_cap_ms", "out", "precisions", "latency",
+        "time_cap_ms", "out", "precisions", "latency", "parallel",
     ])]
     pub resume: Option<PathBuf>,
     /// nb201, mbconv-phone, mbconv-mcu, or a space TOML path.
@@ -374,9 +379,92 @@ pub struct SearchArgs {
     /// Latency cache shared across runs (default: DIR/latency_cache.jsonl).
     #[arg(long, value_name = "FILE")]
     pub latency_cache: Option<PathBuf>,
+    /// Candidates in flight at once, told in proposal order, so the run is the same
+    /// whatever the timing (stored in the config; default 1, or --workers-min with
+    /// --queue).
+    #[arg(long, value_name = "N")]
+    pub parallel: Option<usize>,
+    /// Send every measurement to the device farm at this Redis URL
+    /// (redis://[:password@]host:port[/db]); workers started with `edgenas worker
+    /// --target T` measure them.
+    #[arg(long, value_name = "URL")]
+    pub queue: Option<String>,
+    /// With --queue: live workers of the target to wait for before the first job.
+    #[arg(long, value_name = "N", requires = "queue")]
+    pub workers_min: Option<usize>,
+    /// With --queue: a job whose worker neither answers nor heartbeats for this long goes
+    /// to another worker (default 30).
+    #[arg(long, value_name = "S", requires = "queue")]
+    pub job_timeout_s: Option<f64>,
+    /// With --queue: deliveries before a job is dead-lettered and its candidate journaled
+    /// as failed (default 3).
+    #[arg(long, value_name = "N", requires = "queue")]
+    pub max_deliveries: Option<u32>,
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// The farm's Redis URL (redis://[:password@]host:port[/db]).
+    #[arg(long, value_name = "URL")]
+    pub queue: String,
+    /// The latency target this worker measures, named as searches name it (host, a
+    /// built-in target or descriptor file, stand-in:<ms>:<target>).
+    #[arg(long)]
+    pub target: String,
+    /// Consumer name, unique on the farm (default: host name and pid).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Per-job measurement cap of this worker's device.
+    #[arg(long, default_value_t = 2000)]
+    pub time_cap_ms: u64,
+    /// Seconds between heartbeats while measuring.
+    #[arg(long, default_value_t = 2.0)]
+    pub heartbeat_s: f64,
+    /// Stop after answering N jobs.
+    #[arg(long, value_name = "N")]
+    pub max_jobs: Option<usize>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FarmCommand {
+    /// Live workers, each target's queued, pending and dead-lettered jobs.
+    Status(FarmStatusArgs),
+    /// Benchmark on a Redis you run: candidates per minute against the number of workers
+    /// (threads of this process measuring a stand-in device that takes a fixed time), and
+    /// the farm's cost per job against the same run in one process.
+    Bench(FarmBenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct FarmBenchArgs {
+    #[arg(long, value_name = "URL")]
+    pub queue: String,
+    /// Worker counts to measure, in order; speedups are against the first.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,4")]
+    pub workers: Vec<usize>,
+    /// Wall time of one stand-in measurement.
+    #[arg(long, default_value_t = 200)]
+    pub stand_in_ms: u64,
+    /// Candidates per throughput run.
+    #[arg(long, default_value_t = 40)]
+    pub budget: usize,
+    /// Candidates per overhead run (a stand-in that takes no time), and repeats.
+    #[arg(long, default_value_t = 100)]
+    pub overhead_jobs: usize,
+    #[arg(long, default_value_t = 3)]
+    pub repeats: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct FarmStatusArgs {
+    #[arg(long, value_name = "URL")]
+    pub queue: String,
+    /// Print the status as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

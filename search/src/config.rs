@@ -39,6 +39,23 @@ pub struct SearchConfig {
     /// candidate is quantized, compiled and measured in its precision.
     #[serde(default = "default_precisions")]
     pub precisions: Vec<Precision>,
+    /// Candidates in flight at once. The strategy is asked for this many before the first
+    /// is told, and answers are told in proposal order, so the run (its journal and front)
+    /// is the same whatever the timing, in one process or on a farm of workers. 1 (the
+    /// default): propose, measure, tell, one at a time.
+    #[serde(default = "default_parallel", skip_serializing_if = "is_one")]
+    pub parallel: usize,
+}
+
+/// The most candidates a run keeps in flight.
+pub const MAX_PARALLEL: usize = 1024;
+
+fn default_parallel() -> usize {
+    1
+}
+
+fn is_one(n: &usize) -> bool {
+    *n == 1
 }
 
 fn default_precisions() -> Vec<Precision> {
@@ -102,8 +119,10 @@ fn default_command_timeout() -> f64 {
 pub struct LatencyConfig {
     /// `host` (measured here with tract), `nb201-table:<device>` (the published latency
     /// column of the NB201 table, deterministic; NB201 genomes only), a target (a built-in
-    /// name or a descriptor file), or `custom:<name>` for a latency source the program
-    /// running the search supplies ([`crate::Search::with_latency_source`]).
+    /// name or a descriptor file), `stand-in:<ms>:<target>` (a stand-in device that takes
+    /// `<ms>` per measurement and reports `<target>`'s latencies, for sizing a farm), or
+    /// `custom:<name>` for a latency source the program running the search supplies
+    /// ([`crate::Search::with_latency_source`]).
     #[serde(default = "default_target")]
     pub target: String,
     /// Per-candidate measurement time cap.
@@ -194,6 +213,7 @@ impl SearchConfig {
             constraints: Constraints::default(),
             population: None,
             precisions: default_precisions(),
+            parallel: default_parallel(),
         }
     }
 
@@ -218,6 +238,9 @@ impl SearchConfig {
         let invalid = |reason: String| Err(SearchError::Config(reason));
         if self.budget == 0 {
             return invalid("budget must be at least 1".into());
+        }
+        if !(1..=MAX_PARALLEL).contains(&self.parallel) {
+            return invalid(format!("parallel must be between 1 and {MAX_PARALLEL}, got {}", self.parallel));
         }
         if self.objectives.is_empty() {
             return invalid("at least one objective is needed".into());

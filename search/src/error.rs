@@ -20,6 +20,9 @@ pub enum SearchError {
     /// The latency source cannot be set up (unknown target, missing toolchain, ...).
     #[error("latency source `{name}`")]
     Latency { name: String, source: BoxError },
+    /// The measurement queue (a device farm) failed: unreachable, or it lost its state.
+    #[error("measurement queue {name}")]
+    Queue { name: String, source: BoxError },
     /// The evaluator cannot be set up.
     #[error("evaluator `{name}`")]
     Evaluator { name: String, source: BoxError },

@@ -252,6 +252,17 @@ pub fn latency_source(cfg: &LatencyConfig) -> Result<Box<dyn LatencySource + Sen
     if let Some(device) = cfg.target.strip_prefix("nb201-table:") {
         return Ok(Box::new(TableLatency::new(device).map_err(|e| failed(e.into()))?));
     }
+    if let Some(rest) = cfg.target.strip_prefix("stand-in:") {
+        let (ms, inner) = rest.split_once(':').unwrap_or((rest, ""));
+        let delay = ms.strip_suffix("ms").unwrap_or(ms).parse::<u64>().map_err(|_| {
+            failed(format!("`stand-in:<ms>:<target>` needs a whole number of milliseconds, got `{ms}`").into())
+        })?;
+        if inner.is_empty() || inner.starts_with("stand-in:") {
+            return Err(failed("`stand-in:<ms>:<target>` needs the target whose latencies it reports".into()));
+        }
+        let inner = latency_source(&LatencyConfig { target: inner.to_string(), ..cfg.clone() })?;
+        return Ok(Box::new(StandInLatency { name: cfg.target.clone(), delay: Duration::from_millis(delay), inner }));
+    }
     if let Some(name) = cfg.target.strip_prefix("custom:") {
         return Err(failed(
             format!(
@@ -269,5 +280,42 @@ pub fn latency_source(cfg: &LatencyConfig) -> Result<Box<dyn LatencySource + Sen
         Measurement::Emulated | Measurement::Remote => {
             Ok(Box::new(DeviceLatency::new(DeviceMeasurer::new(target, bench).map_err(|e| failed(e.into()))?)))
         }
+    }
+}
+
+/// `stand-in:<ms>:<target>`: a stand-in device for sizing and testing a farm. Each
+/// measurement takes `<ms>` of wall time (sleeping, so workers on one machine do not
+/// compete for its cores) and reports what `<target>` measures (a deterministic table,
+/// say). Its latencies are `<target>`'s; the wall time is not a latency.
+pub struct StandInLatency {
+    name: String,
+    delay: Duration,
+    inner: Box<dyn LatencySource + Send + Sync>,
+}
+
+impl LatencySource for StandInLatency {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    fn unit(&self) -> LatencyUnit {
+        self.inner.unit()
+    }
+
+    fn quantization_target(&self) -> Option<&Target> {
+        self.inner.quantization_target()
+    }
+
+    fn prepare(&self, probes: &Probes<'_>, progress: &mut dyn FnMut(&DeployProgress<'_>)) -> Result<(), BoxError> {
+        self.inner.prepare(probes, progress)
+    }
+
+    fn measure(
+        &self,
+        input: &LatencyInput<'_>,
+        progress: &mut dyn FnMut(&DeployProgress<'_>),
+    ) -> Result<Measured, BoxError> {
+        std::thread::sleep(self.delay);
+        self.inner.measure(input, progress)
     }
 }

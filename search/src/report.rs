@@ -209,11 +209,11 @@ pub fn write_reports(
 }
 
 /// The profiler of the front's members: `None` when the latency came from the NB201 table,
-/// a program-supplied source, a microcontroller or a remote device (no per-node counts
+/// a program-supplied source, a stand-in device, a microcontroller or a remote device (no per-node counts
 /// there), else the profiler of `target` or why it could not be made.
 fn front_profiler(cfg: &SearchConfig, target: &Target) -> Option<Result<Profiler, String>> {
     let source = &cfg.latency.target;
-    if source.starts_with("nb201-table:") || source.starts_with("custom:") {
+    if ["nb201-table:", "custom:", "stand-in:"].iter().any(|p| source.starts_with(p)) {
         return None;
     }
     match target.measurement() {

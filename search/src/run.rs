@@ -25,8 +25,9 @@ use crate::journal::{CandidateRecord, CandidateStatus, Journal, LatencyPredictio
 use crate::latency::{latency_source, LatencyInput, LatencySource, Probes};
 use crate::observer::{Progress, SearchEvent, SearchObserver};
 use crate::predictor::online::{OnlinePredictor, OPTIMISM_Z};
+use crate::queue::{job_id, JobOutcome, MeasureJob, MeasureQueue};
 use crate::strategy::{make_strategy, StrategySettings};
-use crate::{report, CandidateError, SearchError, Stage};
+use crate::{report, BoxError, CandidateError, SearchError, Stage};
 
 /// File names inside a run directory.
 pub const CONFIG_FILE: &str = "config.toml";
@@ -78,12 +79,13 @@ pub struct Search {
     evaluator: Option<Box<dyn AccuracyEvaluator + Send + Sync>>,
     latency: Option<Box<dyn LatencySource + Send + Sync>>,
     latency_cache: Option<PathBuf>,
+    queue: Option<Box<dyn MeasureQueue>>,
 }
 
 impl Search {
     /// A run of `config` with its built-in evaluator and latency source.
     pub fn new(config: SearchConfig) -> Self {
-        Search { config, evaluator: None, latency: None, latency_cache: None }
+        Search { config, evaluator: None, latency: None, latency_cache: None, queue: None }
     }
 
     /// The run stored in `out_dir` (its `config.toml`), to [`Search::resume`].
@@ -119,6 +121,15 @@ impl Search {
     /// Keeps the latency cache in `path` (shared across runs) instead of the run directory.
     pub fn with_latency_cache(mut self, path: impl Into<PathBuf>) -> Self {
         self.latency_cache = Some(path.into());
+        self
+    }
+
+    /// Sends every measurement to `queue` (workers elsewhere: a device farm) instead of
+    /// making it in this process. Everything else stays here: proposals, accuracy, the
+    /// journal and the reports. The queue is not part of the config, so a run may resume
+    /// with or without one and gives the same journal.
+    pub fn with_queue(mut self, queue: impl MeasureQueue + 'static) -> Self {
+        self.queue = Some(Box::new(queue));
         self
     }
 
@@ -188,9 +199,13 @@ impl Search {
             target: &quantization_target,
             precisions: &cfg.precisions,
         };
-        latency
-            .prepare(&probes, &mut |p| observer.event(&SearchEvent::Deploy(p)))
-            .map_err(|source| SearchError::Latency { name: latency.name(), source })?;
+        let mut queue = self.queue;
+        match queue.as_mut() {
+            Some(q) => q.start(&latency.name()).map_err(|source| SearchError::Queue { name: q.name(), source })?,
+            None => latency
+                .prepare(&probes, &mut |p| observer.event(&SearchEvent::Deploy(p)))
+                .map_err(|source| SearchError::Latency { name: latency.name(), source })?,
+        }
 
         let cache_path = self.latency_cache.clone().unwrap_or_else(|| out_dir.join("latency_cache.jsonl"));
         let cache = LatencyCache::open(&cache_path)?;
@@ -219,35 +234,61 @@ impl Search {
         let predict_then_measure = cfg.latency.mode == LatencyMode::PredictThenMeasure;
         let mut predictor = OnlinePredictor::new(candidates.encoding_len());
         let max_proposals = cfg.budget.saturating_mul(50).max(1000);
-        while used_budget(&records) < cfg.budget {
-            if records.len() >= max_proposals {
-                return Err(SearchError::Exhausted { proposals: records.len() });
+        let mut slots: VecDeque<Slot> = VecDeque::new();
+        loop {
+            while slots.len() < cfg.parallel
+                && used_budget(&records) + slots.iter().filter(|s| s.uses_budget()).count() < cfg.budget
+            {
+                let seq = records.len() + slots.len();
+                if seq >= max_proposals {
+                    return Err(SearchError::Exhausted { proposals: seq });
+                }
+                let candidate = strategy.propose(&candidates, &mut rng);
+                let slot = match replay.pop_front() {
+                    Some(r)
+                        if r.hash == candidate.genome.content_hash()
+                            && r.precision == candidate.precision
+                            && r.seq == seq =>
+                    {
+                        Slot::Decided { candidate, record: r, replayed: true }
+                    }
+                    Some(r) => {
+                        return Err(SearchError::Replay {
+                            seq: r.seq,
+                            journaled: format!("{} ({})", r.hash, r.precision),
+                            proposed: candidate.to_string(),
+                        })
+                    }
+                    None => {
+                        let front: Vec<Vec<f64>> =
+                            report::front_of(&records).iter().filter_map(|r| r.objectives.clone()).collect();
+                        let screen_with = predict_then_measure.then_some((&predictor, &front[..]));
+                        match pipeline.prepare(seq, candidate.clone(), screen_with)? {
+                            Prepared::Decided(record) => Slot::Decided { candidate, record, replayed: false },
+                            Prepared::Awaiting(awaiting) => match queue.as_mut() {
+                                None => {
+                                    let record = pipeline.measure_here(*awaiting, observer)?;
+                                    Slot::Decided { candidate, record, replayed: false }
+                                }
+                                Some(q) => {
+                                    let job = pipeline.send(q.as_mut(), &awaiting)?;
+                                    Slot::Sent { candidate, awaiting, job }
+                                }
+                            },
+                        }
+                    }
+                };
+                slots.push_back(slot);
             }
-            let candidate = strategy.propose(&candidates, &mut rng);
-            let (record, from_journal) = match replay.pop_front() {
-                Some(r)
-                    if r.hash == candidate.genome.content_hash()
-                        && r.precision == candidate.precision
-                        && r.seq == records.len() =>
-                {
-                    (r, true)
-                }
-                Some(r) => {
-                    return Err(SearchError::Replay {
-                        seq: r.seq,
-                        journaled: format!("{} ({})", r.hash, r.precision),
-                        proposed: candidate.to_string(),
-                    })
-                }
-                None => {
-                    let front: Vec<Vec<f64>> =
-                        report::front_of(&records).iter().filter_map(|r| r.objectives.clone()).collect();
-                    let screen_with = predict_then_measure.then_some((&predictor, &front[..]));
-                    let r = pipeline.candidate(records.len(), candidate.clone(), screen_with, observer)?;
-                    journal.append(&r)?;
-                    (r, false)
-                }
-            };
+            while let Some(Slot::Sent { .. }) = slots.front() {
+                let Some(q) = queue.as_mut() else { unreachable!("a job was sent without a queue") };
+                let outcome = q.next_outcome().map_err(|source| SearchError::Queue { name: q.name(), source })?;
+                pipeline.resolve(&mut slots, outcome)?;
+            }
+            let Some(Slot::Decided { candidate, record, replayed }) = slots.pop_front() else { break };
+            if !replayed {
+                journal.append(&record)?;
+            }
             if let (true, Some(latency)) = (predict_then_measure, record.latency.as_ref()) {
                 if let Ok(graph) = record.genome.build() {
                     if let Some(row) = predictor_row(&space, &cfg.precisions, &record.genome, record.precision, &graph)
@@ -262,7 +303,7 @@ impl Search {
             let progress = progress_of(&records, cfg.budget);
             observer.event(&SearchEvent::Candidate {
                 record: &records[records.len() - 1],
-                replayed: from_journal,
+                replayed,
                 progress,
             });
         }
@@ -354,16 +395,51 @@ struct Pipeline<'a> {
     work_dir: PathBuf,
 }
 
+/// A proposed candidate in the window of a run: decided (evaluated, rejected, failed or
+/// replayed from the journal) or waiting for the latency of a job sent to the queue.
+/// Slots are told to the strategy and journaled in proposal order only.
+enum Slot {
+    Decided { candidate: Candidate, record: CandidateRecord, replayed: bool },
+    Sent { candidate: Candidate, awaiting: Box<AwaitingLatency>, job: String },
+}
+
+impl Slot {
+    fn uses_budget(&self) -> bool {
+        match self {
+            Slot::Decided { record, .. } => record.status != CandidateStatus::Rejected,
+            Slot::Sent { .. } => true,
+        }
+    }
+}
+
+/// What [`Pipeline::prepare`] leaves of a candidate.
+enum Prepared {
+    Decided(CandidateRecord),
+    Awaiting(Box<AwaitingLatency>),
+}
+
+/// A candidate that passed every stage before `measure`, with what the later stages need.
+struct AwaitingLatency {
+    record: CandidateRecord,
+    graph: Graph,
+    cost: CostReport,
+    emitted: EmittedModel,
+    deployed: Vec<u8>,
+    key: CacheKey,
+    /// Scored already (a `predict-then-measure` run scores before measuring).
+    accuracy: Option<f64>,
+}
+
 impl Pipeline<'_> {
-    /// Runs one new candidate through the stages. A stage's [`CandidateError`] becomes a
-    /// `Failed` record; only errors of the run itself (cache, disk) are returned.
-    fn candidate(
+    /// Runs a new candidate through the stages before `measure`, and through the rest when
+    /// its latency is cached or not needed. A stage's [`CandidateError`] becomes a `Failed`
+    /// record; only errors of the run itself (cache, disk) are returned.
+    fn prepare(
         &mut self,
         seq: usize,
         candidate: Candidate,
         screen_with: Option<(&OnlinePredictor, &[Vec<f64>])>,
-        observer: &mut dyn SearchObserver,
-    ) -> Result<CandidateRecord, SearchError> {
+    ) -> Result<Prepared, SearchError> {
         let mut record = CandidateRecord {
             seq,
             hash: candidate.genome.content_hash(),
@@ -383,24 +459,83 @@ impl Pipeline<'_> {
             latency_prediction: None,
             times: StageTimes::default(),
         };
-        if let Err(e) = self.stages(&mut record, screen_with, observer)? {
-            record.status = CandidateStatus::Failed;
-            record.error = Some(e.chain());
-            record.failed_stage = Some(e.stage);
+        let awaiting = match self.before_measure(&mut record, screen_with)? {
+            Ok(Some(awaiting)) => awaiting,
+            Ok(None) => return Ok(Prepared::Decided(record)),
+            Err(e) => return Ok(Prepared::Decided(failed(record, e))),
+        };
+        match self.cache.get(&awaiting.key) {
+            Some(latency) => {
+                let latency = latency.clone();
+                Ok(Prepared::Decided(self.finish(*awaiting, Ok(latency))?))
+            }
+            None => Ok(Prepared::Awaiting(awaiting)),
         }
-        Ok(record)
     }
 
-    fn stages(
+    /// Measures `awaiting` with the run's own latency source, then finishes it.
+    fn measure_here(
+        &mut self,
+        mut awaiting: AwaitingLatency,
+        observer: &mut dyn SearchObserver,
+    ) -> Result<CandidateRecord, SearchError> {
+        let input = LatencyInput { genome: &awaiting.record.genome, precision: awaiting.record.precision, onnx: &awaiting.deployed };
+        let latency = measure(self.latency, &mut self.cache, awaiting.key.clone(), &input, &mut awaiting.record.times, observer)?;
+        self.finish(awaiting, latency)
+    }
+
+    /// Sends the measurement of `awaiting` to `queue`; returns the job id.
+    fn send(&self, queue: &mut dyn MeasureQueue, awaiting: &AwaitingLatency) -> Result<String, SearchError> {
+        let id = job_id(&awaiting.key);
+        let job = MeasureJob {
+            id: &id,
+            target: &awaiting.key.target,
+            genome: &awaiting.record.genome,
+            precision: awaiting.record.precision,
+            model: &awaiting.deployed,
+            model_sha256: &awaiting.key.model_sha256,
+        };
+        queue.submit(&job).map_err(|source| SearchError::Queue { name: queue.name(), source })?;
+        Ok(id)
+    }
+
+    /// Finishes every slot waiting for `outcome`'s job (a duplicate model in the window
+    /// waits for the same job); an outcome no slot waits for is ignored.
+    fn resolve(&mut self, slots: &mut VecDeque<Slot>, outcome: JobOutcome) -> Result<(), SearchError> {
+        for i in 0..slots.len() {
+            if !matches!(&slots[i], Slot::Sent { job, .. } if *job == outcome.id) {
+                continue;
+            }
+            let Some(Slot::Sent { candidate, mut awaiting, .. }) = slots.remove(i) else { continue };
+            let latency = match &outcome.result {
+                Ok(m) => {
+                    awaiting.record.times.compile_ms = m.compile_ms;
+                    awaiting.record.times.measure_ms = m.measure_ms;
+                    let measured = Candidate { genome: awaiting.record.genome.clone(), precision: awaiting.record.precision };
+                    if self.cache.get(&awaiting.key).is_none() {
+                        self.cache.insert(awaiting.key.clone(), m.latency.clone(), &measured)?;
+                    }
+                    Ok(m.latency.clone())
+                }
+                Err(reason) => Err(CandidateError::new(Stage::Measure, BoxError::from(reason.clone()))),
+            };
+            let record = self.finish(*awaiting, latency)?;
+            slots.insert(i, Slot::Decided { candidate, record, replayed: false });
+        }
+        Ok(())
+    }
+
+    /// The stages before `measure`: `Ok(None)` when the record is decided already
+    /// (rejected, or only predicted in a `predict-then-measure` run).
+    fn before_measure(
         &mut self,
         record: &mut CandidateRecord,
         screen_with: Option<(&OnlinePredictor, &[Vec<f64>])>,
-        observer: &mut dyn SearchObserver,
-    ) -> Result<Result<(), CandidateError>, SearchError> {
+    ) -> Result<Result<Option<Box<AwaitingLatency>>, CandidateError>, SearchError> {
         let t0 = Instant::now();
         let (graph, cost) = match screen(self.space, &self.cfg.constraints, record) {
             Ok(Some(screened)) => screened,
-            Ok(None) => return Ok(Ok(())),
+            Ok(None) => return Ok(Ok(None)),
             Err(e) => return Ok(Err(e)),
         };
         let emitted = match emit(&record.genome, record.precision, self.cfg.weight_seed) {
@@ -417,7 +552,7 @@ impl Pipeline<'_> {
                 record.status = CandidateStatus::Rejected;
                 record.error = Some(violation);
                 record.times.build_emit_ms = ms_since(t0);
-                return Ok(Ok(()));
+                return Ok(Ok(None));
             }
             Err(e) => return Ok(Err(e)),
         }
@@ -425,7 +560,6 @@ impl Pipeline<'_> {
         record.model_sha256 = Some(sha.clone());
         record.times.build_emit_ms = ms_since(t0);
 
-        let input = LatencyInput { genome: &record.genome, precision: record.precision, onnx: &deployed };
         let key = CacheKey { model_sha256: sha, target: self.latency.name(), precision: record.precision.to_string() };
         let mut accuracy = None;
         if let Some((predictor, front)) = screen_with.filter(|_| self.cache.get(&key).is_none()) {
@@ -463,23 +597,33 @@ impl Pipeline<'_> {
                     record.objectives = Some(objectives(&self.cfg.objectives, acc, p.value(), &cost));
                     record.status = CandidateStatus::Evaluated;
                     record.feasible = limit.is_none_or(|max| p.value() <= max);
-                    return Ok(Ok(()));
+                    return Ok(Ok(None));
                 }
             }
         }
-        let latency = match measure(self.latency, &mut self.cache, key, &input, &mut record.times, observer)? {
+        let record = record.clone();
+        Ok(Ok(Some(Box::new(AwaitingLatency { record, graph, cost, emitted, deployed, key, accuracy }))))
+    }
+
+    /// The stages after `measure`, given the measurement (or its failure).
+    fn finish(
+        &mut self,
+        awaiting: AwaitingLatency,
+        latency: Result<LatencyStats, CandidateError>,
+    ) -> Result<CandidateRecord, SearchError> {
+        let AwaitingLatency { mut record, graph, cost, emitted, accuracy, .. } = awaiting;
+        let latency = match latency {
             Ok(l) => l,
             Err(e) => match e.source.downcast_ref::<DeployError>() {
                 Some(fit @ DeployError::DoesNotFit { .. }) => {
                     record.status = CandidateStatus::Rejected;
                     record.error = Some(format!("{fit} (found by the firmware build)"));
-                    return Ok(Ok(()));
+                    return Ok(record);
                 }
-                _ => return Ok(Err(e)),
+                _ => return Ok(failed(record, e)),
             },
         };
         record.latency = Some(latency.clone());
-
         let accuracy = match accuracy {
             Some(a) => a,
             None => {
@@ -489,7 +633,7 @@ impl Pipeline<'_> {
                 record.times.evaluate_ms = ms_since(t);
                 match scored {
                     Ok(result) => result.accuracy,
-                    Err(e) => return Ok(Err(e)),
+                    Err(e) => return Ok(failed(record, e)),
                 }
             }
         };
@@ -500,8 +644,16 @@ impl Pipeline<'_> {
         if !record.feasible {
             record.error = Some(format!("latency {:.4} ms exceeds max_latency_ms", latency.median));
         }
-        Ok(Ok(()))
+        Ok(record)
     }
+}
+
+/// `record` marked failed by `e`.
+fn failed(mut record: CandidateRecord, e: CandidateError) -> CandidateRecord {
+    record.status = CandidateStatus::Failed;
+    record.error = Some(e.chain());
+    record.failed_stage = Some(e.stage);
+    record
 }
 
 /// Stage 1: the genome is in the space, its graph builds and its cost passes the
@@ -594,7 +746,7 @@ fn measure(
 
 /// Stage 5: accuracy from the evaluator, which sees the emitted f32 model and the genome
 /// as files in a work directory of the candidate's own (kept when the evaluator left a
-/// trained model there). The outer error is the run's (the work directory).
+/// trained model there; not written for evaluators that use no files). The outer error is the run's (the work directory).
 fn evaluate(
     evaluator: &(dyn AccuracyEvaluator + Send + Sync),
     work_dir: &Path,
@@ -604,15 +756,18 @@ fn evaluate(
     onnx: &[u8],
 ) -> Result<Result<AccuracyResult, CandidateError>, SearchError> {
     let workdir = work_dir.join(hash);
-    std::fs::create_dir_all(&workdir).map_err(SearchError::io("creating", &workdir))?;
     let onnx_path = workdir.join("model.onnx");
     let arch_json_path = workdir.join("genome.json");
-    write_atomic(&onnx_path, onnx)?;
-    write_atomic(&arch_json_path, genome.to_json().as_bytes())?;
+    let files = evaluator.uses_files();
+    if files {
+        std::fs::create_dir_all(&workdir).map_err(SearchError::io("creating", &workdir))?;
+        write_atomic(&onnx_path, onnx)?;
+        write_atomic(&arch_json_path, genome.to_json().as_bytes())?;
+    }
     let ctx =
         EvalContext { genome, graph, onnx, onnx_path: &onnx_path, arch_json_path: &arch_json_path, workdir: &workdir };
     let scored = evaluator.evaluate(&ctx);
-    if scored.as_ref().map_or(true, |s| s.trained_onnx.is_none()) {
+    if files && scored.as_ref().map_or(true, |s| s.trained_onnx.is_none()) {
         let _ = std::fs::remove_dir_all(&workdir);
     }
     Ok(scored.map_err(|e| {

@@ -5,6 +5,7 @@ mod bench;
 mod bench_pipeline;
 mod compile;
 mod export;
+mod farm;
 mod firmware;
 mod info;
 mod latency_corr;
@@ -23,7 +24,7 @@ use anyhow::{Context, Result};
 use edgenas_compiler::space::nb201::{Nb201Genome, Nb201Table};
 use edgenas_compiler::space::Genome;
 
-use crate::cli::{ArchSource, Cli, Command, PredictorCommand, SpaceCommand};
+use crate::cli::{ArchSource, Cli, Command, FarmCommand, PredictorCommand, SpaceCommand};
 
 /// Executes a parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
@@ -45,6 +46,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Quantize(args) => quantize::quantize(&args),
         Command::Targets(args) => targets::targets(&args),
         Command::Compile(args) => compile::compile(&args),
+        Command::Worker(args) => farm::worker(&args),
+        Command::Farm(FarmCommand::Status(args)) => farm::status(&args),
+        Command::Farm(FarmCommand::Bench(args)) => farm::bench(&args),
     }
 }
 

@@ -116,3 +116,30 @@ impl SearchObserver for SearchView {
         }
     }
 }
+
+/// One line on stderr for what the farm's coordinator did.
+pub fn farm_event(event: &edgenas_farm::FarmEvent<'_>) {
+    use edgenas_farm::FarmEvent;
+    match event {
+        FarmEvent::WaitingForWorkers { target, have, need } => {
+            eprintln!("farm: waiting for workers of `{target}`: {have} of {need} alive")
+        }
+        FarmEvent::Requeued { job, attempt, reason } => eprintln!("farm: job {job} queued again (delivery {attempt}): {reason}"),
+        FarmEvent::DeadLettered { job, reason } => eprintln!("farm: job {job} {reason}"),
+        FarmEvent::DuplicateIgnored { job } => eprintln!("farm: a second answer to job {job} ignored"),
+    }
+}
+
+/// One line on stdout for what a farm worker did.
+pub fn worker_event(event: &edgenas_farm::WorkerEvent<'_>) {
+    use edgenas_farm::WorkerEvent;
+    match event {
+        WorkerEvent::Ready { name, target } => println!("worker {name}: serving jobs of `{target}`"),
+        WorkerEvent::Measuring { job, attempt } => println!("measuring {job} (delivery {attempt})"),
+        WorkerEvent::Answered { job, latency: Some(l), .. } => {
+            println!("answered {job}: median {:.4} {}", l.median, l.unit)
+        }
+        WorkerEvent::Answered { job, error, .. } => println!("answered {job}: failed: {}", error.unwrap_or("?")),
+        WorkerEvent::Skipped { job, reason } => println!("skipped {job}: {reason}"),
+    }
+}

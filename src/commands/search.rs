@@ -9,6 +9,7 @@ use edgenas_compiler::names::parse_name;
 use edgenas_compiler::quantize::Precision;
 use edgenas_search::strategy::StrategyKind;
 use edgenas_search::LatencyMode;
+use edgenas_farm::{FarmQueue, FarmSettings};
 use edgenas_search::{EvaluatorConfig, Search, SearchConfig, SearchSummary};
 
 use super::progress::SearchView;
@@ -22,6 +23,7 @@ pub fn search(args: &SearchArgs) -> Result<()> {
         if let Some(cache) = &args.latency_cache {
             search = search.with_latency_cache(cache);
         }
+        search = with_farm(search, args, dir)?;
         search.resume(dir, &mut view)?
     } else {
         let cfg = config_from_args(args)?;
@@ -31,6 +33,7 @@ pub fn search(args: &SearchArgs) -> Result<()> {
         if let Some(cache) = &args.latency_cache {
             search = search.with_latency_cache(cache);
         }
+        search = with_farm(search, args, &out)?;
         search.start(&out, &mut view)?
     };
     print_summary(&summary);
@@ -49,6 +52,33 @@ pub fn search(args: &SearchArgs) -> Result<()> {
         bail!("every candidate failed: nothing was measured and evaluated");
     }
     Ok(())
+}
+
+/// `search` measuring on the farm of `--queue`, when given.
+fn with_farm(search: Search, args: &SearchArgs, run_dir: &std::path::Path) -> Result<Search> {
+    let Some(url) = &args.queue else { return Ok(search) };
+    let mut settings = FarmSettings::default();
+    if let Some(n) = args.workers_min {
+        settings.workers_min = n;
+    }
+    if let Some(s) = args.job_timeout_s {
+        if !(s.is_finite() && s > 0.0) {
+            bail!("--job-timeout-s must be a positive number of seconds, got {s}");
+        }
+        settings.visibility_timeout = std::time::Duration::from_secs_f64(s);
+    }
+    if let Some(n) = args.max_deliveries {
+        if n == 0 {
+            bail!("--max-deliveries must be at least 1");
+        }
+        settings.max_deliveries = n;
+    }
+    let run = edgenas_farm::run_id(run_dir)?;
+    let queue = FarmQueue::connect(url, &run, settings)
+        .with_context(|| format!("connecting to the device farm for run {run}"))?
+        .with_observer(super::progress::farm_event);
+    eprintln!("measuring on the farm at {} (run {run})", edgenas_farm::redact(url));
+    Ok(search.with_queue(queue))
 }
 
 fn default_out_dir() -> PathBuf {
@@ -97,6 +127,11 @@ fn config_from_args(a: &SearchArgs) -> Result<SearchConfig> {
     }
     if let Some(v) = a.time_cap_ms {
         cfg.latency.time_cap_ms = v;
+    }
+    match (a.parallel, a.queue.as_ref()) {
+        (Some(n), _) => cfg.parallel = n,
+        (None, Some(_)) => cfg.parallel = a.workers_min.unwrap_or(1).max(1),
+        (None, None) => {}
     }
     if let Some(v) = &a.precisions {
         cfg.precisions = v

@@ -25,7 +25,8 @@ pub struct EvalContext<'a> {
     pub genome: &'a Genome,
     /// The architecture graph (types inferred, no weights).
     pub graph: &'a Graph,
-    /// The emitted f32 ONNX model, also written at `onnx_path`.
+    /// The emitted f32 ONNX model, also written at `onnx_path` (when the evaluator
+    /// [`AccuracyEvaluator::uses_files`]).
     pub onnx: &'a [u8],
     pub onnx_path: &'a Path,
     /// `genome.json` of this candidate, written next to the model.
@@ -50,6 +51,12 @@ pub trait AccuracyEvaluator {
     /// evaluator of the same name.
     fn name(&self) -> String;
     fn evaluate(&self, ctx: &EvalContext<'_>) -> Result<AccuracyResult, BoxError>;
+    /// Whether the evaluator reads the candidate's files (`onnx_path`, `arch_json_path`) or
+    /// writes into `workdir`; when `false` the run neither writes them nor makes the
+    /// directory (the paths are still given). `true` unless overridden.
+    fn uses_files(&self) -> bool {
+        true
+    }
 }
 
 /// The evaluator a search config names: `nb201-table` with its dataset, `proxy` (NASWOT at

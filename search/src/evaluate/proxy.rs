@@ -75,6 +75,10 @@ impl ProxyEvaluator {
 }
 
 impl AccuracyEvaluator for ProxyEvaluator {
+    fn uses_files(&self) -> bool {
+        false
+    }
+
     fn name(&self) -> String {
         self.kind.to_string()
     }

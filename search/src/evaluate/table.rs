@@ -42,6 +42,10 @@ pub struct Nb201TableEvaluator {
 }
 
 impl AccuracyEvaluator for Nb201TableEvaluator {
+    fn uses_files(&self) -> bool {
+        false
+    }
+
     fn name(&self) -> String {
         format!("nb201-table:{}", self.dataset)
     }
