@@ -449,7 +449,7 @@ pub struct FarmBenchArgs {
     #[arg(long, default_value_t = 200)]
     pub stand_in_ms: u64,
     /// Candidates per throughput run.
-    #[arg(long, default_value_t = 40)]
+    #[arg(long, default_value_t = 100)]
     pub budget: usize,
     /// Candidates per overhead run (a stand-in that takes no time), and repeats.
     #[arg(long, default_value_t = 100)]

@@ -82,3 +82,33 @@ fn wrong_input_shape_and_truncated_npy() {
     fails_with(&["run", m, "--input", i, "--output", o], "x.npy");
     assert!(!output.exists());
 }
+
+#[test]
+fn farm_flags_and_stand_in_targets() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let o = out.to_str().unwrap();
+    let search =
+        |flag: &'static str, value: &'static str| ["search", "--quiet", flag, value, "--budget", "2", "--out", o];
+    let bad_searches = [
+        (search("--parallel", "0"), "parallel must be between 1 and 1024"),
+        (search("--target", "stand-in:fast:nb201-table:pixel3"), "needs a whole number of milliseconds, got `fast`"),
+        (search("--target", "stand-in:10"), "needs the target whose latencies"),
+        (search("--target", "stand-in:10:no-such-device"), "no-such-device"),
+    ];
+    for (args, expected) in &bad_searches {
+        fails_with(args, expected);
+    }
+    fails_with(
+        &["worker", "--queue", "redis://127.0.0.1:1", "--target", "stand-in:x:host"],
+        "whole number of milliseconds",
+    );
+    fails_with(
+        &["worker", "--queue", "redis://127.0.0.1:1", "--target", "host"],
+        "cannot reach Redis at redis://127.0.0.1:1",
+    );
+    fails_with(
+        &["farm", "status", "--queue", "redis://:pw@127.0.0.1:1"],
+        "cannot reach Redis at redis://:***@127.0.0.1:1",
+    );
+}

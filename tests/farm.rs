@@ -6,7 +6,7 @@
 mod common;
 
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -101,8 +101,11 @@ impl RedisServer {
     /// Entries delivered and not acknowledged in the jobs stream of `target` (0 before its
     /// consumer group exists).
     fn pending(&self, target: &str) -> i64 {
-        let v: Value =
-            redis::cmd("XPENDING").arg(format!("edgenas:jobs:{target}")).arg("workers").query(&mut self.con()).unwrap_or(Value::Nil);
+        let v: Value = redis::cmd("XPENDING")
+            .arg(format!("edgenas:jobs:{target}"))
+            .arg("workers")
+            .query(&mut self.con())
+            .unwrap_or(Value::Nil);
         match v {
             Value::Array(parts) => match parts.first() {
                 Some(Value::Int(n)) => *n,
@@ -171,8 +174,12 @@ fn journal(dir: &Path) -> Vec<CandidateRecord> {
     text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
+/// One record without its times: seq, hash, status, latency and accuracy (both in
+/// millionths, exact for the table's values).
+type Told = (usize, String, CandidateStatus, Option<u64>, Option<u64>);
+
 /// What must agree between two runs of the same config: each record without its times.
-fn outcome(records: &[CandidateRecord]) -> Vec<(usize, String, CandidateStatus, Option<u64>, Option<u64>)> {
+fn outcome(records: &[CandidateRecord]) -> Vec<Told> {
     records
         .iter()
         .map(|r| {
@@ -188,41 +195,20 @@ fn outcome(records: &[CandidateRecord]) -> Vec<(usize, String, CandidateStatus, 
 }
 
 fn front_hashes(dir: &Path) -> Vec<String> {
-    let pareto: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("pareto.json")).unwrap()).unwrap();
+    let pareto: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("pareto.json")).unwrap()).unwrap();
     let members = pareto["front"].as_array().or_else(|| pareto.as_array()).cloned().unwrap_or_default();
     let mut hashes: Vec<String> = members.iter().filter_map(|m| m["hash"].as_str().map(String::from)).collect();
     hashes.sort();
     hashes
 }
 
-/// The run of `cfg` in this process, measuring with `source` (the built-in one if `None`).
-fn single_process(cfg: &SearchConfig, source: Option<Box<dyn LatencySource + Send + Sync>>) -> (tempfile::TempDir, Vec<CandidateRecord>) {
+/// `search` run in this process, into a new directory.
+fn single_process(search: Search) -> (tempfile::TempDir, Vec<CandidateRecord>) {
     let dir = tempfile::tempdir().unwrap();
-    let mut search = Search::new(cfg.clone());
-    if let Some(source) = source {
-        search = search.with_latency_source(BoxedSource(source));
-    }
     search.start(dir.path(), &mut ()).unwrap();
     let records = journal(dir.path());
     (dir, records)
-}
-
-struct BoxedSource(Box<dyn LatencySource + Send + Sync>);
-
-impl LatencySource for BoxedSource {
-    fn name(&self) -> String {
-        self.0.name()
-    }
-    fn unit(&self) -> LatencyUnit {
-        self.0.unit()
-    }
-    fn measure(
-        &self,
-        input: &LatencyInput<'_>,
-        progress: &mut dyn FnMut(&edgenas_deploy::DeployProgress<'_>),
-    ) -> Result<Measured, BoxError> {
-        self.0.measure(input, progress)
-    }
 }
 
 /// A worker thread of `target` measuring with `source`; stops when `stop` is set.
@@ -264,6 +250,26 @@ fn stop_workers(stop: &AtomicBool, threads: Vec<JoinHandle<WorkerSummary>>) -> W
     })
 }
 
+/// A farm queue for run `run` whose events are collected as their debug text.
+fn logged_queue(url: &str, run: &str, settings: FarmSettings) -> (FarmQueue, Arc<Mutex<Vec<String>>>) {
+    let events = Arc::new(Mutex::new(Vec::<String>::new()));
+    let seen = events.clone();
+    let queue = FarmQueue::connect(url, run, settings)
+        .unwrap()
+        .with_observer(move |e| seen.lock().unwrap().push(format!("{e:?}")));
+    (queue, events)
+}
+
+/// The search of `cfg` through `queue` into `dir`, on a thread; yields the budget it used.
+fn coordinator_thread(
+    cfg: SearchConfig,
+    queue: FarmQueue,
+    dir: &Path,
+) -> JoinHandle<Result<usize, edgenas_search::SearchError>> {
+    let dir = dir.to_path_buf();
+    std::thread::spawn(move || Search::new(cfg).with_queue(queue).start(&dir, &mut ()).map(|s| s.used()))
+}
+
 /// Nothing left on the farm: no job queued or pending, nothing dead-lettered.
 fn assert_drained(redis: &RedisServer, target: &str) {
     assert_eq!(redis.int(&["XLEN", &format!("edgenas:jobs:{target}")]), 0, "jobs left in the stream");
@@ -277,21 +283,13 @@ fn a_worker_killed_while_measuring_loses_no_job_and_the_front_is_the_single_proc
     let url = redis.url();
     let target = stand_in(300);
     let cfg = config(&target, 24, 3);
-    let (local_dir, local) = single_process(&cfg, None);
+    let (local_dir, local) = single_process(Search::new(cfg.clone()));
 
     let mut workers: Vec<(String, Child)> =
         (0..3).map(|i| (format!("w{i}"), worker_process(&url, &target, &format!("w{i}")))).collect();
     let dir = tempfile::tempdir().unwrap();
-    let run_dir = dir.path().to_path_buf();
-    let events = Arc::new(Mutex::new(Vec::<String>::new()));
-    let seen = events.clone();
-    let queue = FarmQueue::connect(&url, "killrun", settings(Duration::from_millis(1500), 3))
-        .unwrap()
-        .with_observer(move |e| seen.lock().unwrap().push(format!("{e:?}")));
-    let coordinator = {
-        let cfg = cfg.clone();
-        std::thread::spawn(move || Search::new(cfg).with_queue(queue).start(&run_dir, &mut ()).map(|s| s.used()))
-    };
+    let (queue, events) = logged_queue(&url, "killrun", settings(Duration::from_millis(1500), 3));
+    let coordinator = coordinator_thread(cfg.clone(), queue, dir.path());
     let start = Instant::now();
     let victim = loop {
         let busy = redis.pending_entries(&target);
@@ -327,16 +325,10 @@ fn a_long_job_that_heartbeats_is_never_reclaimed() {
     let target = stand_in(2500);
     let stop = Arc::new(AtomicBool::new(false));
     let workers = vec![worker_thread(&url, &target, built_in(&target), "slow", stop.clone())];
-    let events = Arc::new(Mutex::new(Vec::<String>::new()));
-    let seen = events.clone();
     // Visibility timeout 600 ms against a 2.5 s job: only the 200 ms heartbeats keep it.
-    let queue = FarmQueue::connect(&url, "longrun", settings(Duration::from_millis(600), 1))
-        .unwrap()
-        .with_observer(move |e| seen.lock().unwrap().push(format!("{e:?}")));
+    let (queue, events) = logged_queue(&url, "longrun", settings(Duration::from_millis(600), 1));
     let dir = tempfile::tempdir().unwrap();
-    let run_dir = dir.path().to_path_buf();
-    let cfg = config(&target, 1, 1);
-    let coordinator = std::thread::spawn(move || Search::new(cfg).with_queue(queue).start(&run_dir, &mut ()).map(|s| s.used()));
+    let coordinator = coordinator_thread(config(&target, 1, 1), queue, dir.path());
     let mut deliveries = Vec::new();
     while !coordinator.is_finished() {
         deliveries.extend(redis.pending_entries(&target).into_iter().map(|(_, _, n)| n));
@@ -356,15 +348,9 @@ fn a_second_answer_from_a_worker_that_crashed_before_acknowledging_is_ignored() 
     let redis = RedisServer::start(None);
     let url = redis.url();
     let target = stand_in(0);
-    let events = Arc::new(Mutex::new(Vec::<String>::new()));
-    let seen = events.clone();
-    let queue = FarmQueue::connect(&url, "duprun", settings(Duration::from_secs(30), 0))
-        .unwrap()
-        .with_observer(move |e| seen.lock().unwrap().push(format!("{e:?}")));
+    let (queue, events) = logged_queue(&url, "duprun", settings(Duration::from_secs(30), 0));
     let dir = tempfile::tempdir().unwrap();
-    let run_dir = dir.path().to_path_buf();
-    let cfg = config(&target, 3, 1);
-    let coordinator = std::thread::spawn(move || Search::new(cfg).with_queue(queue).start(&run_dir, &mut ()).map(|s| s.used()));
+    let coordinator = coordinator_thread(config(&target, 3, 1), queue, dir.path());
 
     // A worker by hand: it answers each job twice (its answer, then the one a redelivery
     // after its crash would give) and never acknowledges.
@@ -374,21 +360,43 @@ fn a_second_answer_from_a_worker_that_crashed_before_acknowledging_is_ignored() 
     let start = Instant::now();
     while answered.len() < 3 {
         assert!(start.elapsed() < Duration::from_secs(60), "jobs never came");
-        let _: Result<(), _> = redis::cmd("XGROUP").arg("CREATE").arg(&stream).arg("workers").arg("0").arg("MKSTREAM").query(&mut con);
+        let _: Result<(), _> =
+            redis::cmd("XGROUP").arg("CREATE").arg(&stream).arg("workers").arg("0").arg("MKSTREAM").query(&mut con);
         let reply: Value = redis::cmd("XREADGROUP")
-            .arg("GROUP").arg("workers").arg("crasher").arg("COUNT").arg(1).arg("BLOCK").arg(100)
-            .arg("STREAMS").arg(&stream).arg(">")
+            .arg("GROUP")
+            .arg("workers")
+            .arg("crasher")
+            .arg("COUNT")
+            .arg(1)
+            .arg("BLOCK")
+            .arg(100)
+            .arg("STREAMS")
+            .arg(&stream)
+            .arg(">")
             .query(&mut con)
             .unwrap();
         let Some((entry, fields)) = first_entry(&reply) else { continue };
         let field = |k: &str| fields.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap();
         let median = 1.0 + answered.len() as f64;
         let stats = LatencyStats::from_samples(LatencyUnit::Ms, &[median], 0, 0.0).unwrap();
-        let answer = serde_json::json!({"measured": {"latency": stats, "compile_ms": 0.0, "measure_ms": 1.0}}).to_string();
+        let answer =
+            serde_json::json!({"measured": {"latency": stats, "compile_ms": 0.0, "measure_ms": 1.0}}).to_string();
         for _ in 0..2 {
-            let _: String = redis::cmd("XADD").arg(field("reply")).arg("*")
-                .arg("job").arg(field("job")).arg("entry").arg(&entry).arg("attempt").arg(field("attempt"))
-                .arg("worker").arg("crasher").arg("answer").arg(&answer).arg("last").arg(0)
+            let _: String = redis::cmd("XADD")
+                .arg(field("reply"))
+                .arg("*")
+                .arg("job")
+                .arg(field("job"))
+                .arg("entry")
+                .arg(&entry)
+                .arg("attempt")
+                .arg(field("attempt"))
+                .arg("worker")
+                .arg("crasher")
+                .arg("answer")
+                .arg(&answer)
+                .arg("last")
+                .arg(0)
                 .query(&mut con)
                 .unwrap();
         }
@@ -427,7 +435,7 @@ fn a_coordinator_killed_and_resumed_sends_no_job_twice_and_ends_with_the_same_fr
     let url = redis.url();
     let target = stand_in(150);
     let cfg = config(&target, 16, 2);
-    let (local_dir, local) = single_process(&cfg, None);
+    let (local_dir, local) = single_process(Search::new(cfg.clone()));
     let stop = Arc::new(AtomicBool::new(false));
     let workers: Vec<_> =
         (0..2).map(|i| worker_thread(&url, &target, built_in(&target), &format!("w{i}"), stop.clone())).collect();
@@ -435,10 +443,33 @@ fn a_coordinator_killed_and_resumed_sends_no_job_twice_and_ends_with_the_same_fr
     let out = dir.path().join("run");
     let out_s = out.to_str().unwrap();
     let args = [
-        "search", "--quiet", "--queue", &url, "--target", &target, "--strategy", "evolution", "--population", "6",
-        "--budget", "16", "--parallel", "2", "--seed", "11", "--job-timeout-s", "5", "--out", out_s,
+        "search",
+        "--quiet",
+        "--queue",
+        &url,
+        "--target",
+        &target,
+        "--strategy",
+        "evolution",
+        "--population",
+        "6",
+        "--budget",
+        "16",
+        "--parallel",
+        "2",
+        "--seed",
+        "11",
+        "--job-timeout-s",
+        "5",
+        "--out",
+        out_s,
     ];
-    let mut first = Command::new(env!("CARGO_BIN_EXE_edgenas")).args(args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let mut first = Command::new(env!("CARGO_BIN_EXE_edgenas"))
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     let start = Instant::now();
     while std::fs::read_to_string(out.join("journal.jsonl")).map_or(0, |j| j.lines().count()) < 6 {
         assert!(start.elapsed() < Duration::from_secs(60), "the first coordinator never got to 6 candidates");
@@ -486,13 +517,15 @@ fn a_poison_job_is_dead_lettered_after_its_deliveries_and_the_search_completes()
     let redis = RedisServer::start(None);
     let url = redis.url();
     let cfg = config("custom:poisoned", 16, 2);
-    let (_, local) = single_process(&cfg, Some(Box::new(Poisoned(built_in(STAND_IN)))));
+    let (_, local) = single_process(Search::new(cfg.clone()).with_latency_source(Poisoned(built_in(STAND_IN))));
     let poisoned = local.iter().filter(|r| r.status == CandidateStatus::Failed).count();
     assert!(poisoned >= 1, "the seed gives no poisoned candidate; pick another");
 
     let stop = Arc::new(AtomicBool::new(false));
     let workers: Vec<_> = (0..2)
-        .map(|i| worker_thread(&url, "poisoned", Box::new(Poisoned(built_in(STAND_IN))), &format!("p{i}"), stop.clone()))
+        .map(|i| {
+            worker_thread(&url, "poisoned", Box::new(Poisoned(built_in(STAND_IN))), &format!("p{i}"), stop.clone())
+        })
         .collect();
     let mut farm_settings = settings(Duration::from_secs(30), 2);
     farm_settings.max_deliveries = 2;
@@ -508,7 +541,10 @@ fn a_poison_job_is_dead_lettered_after_its_deliveries_and_the_search_completes()
     assert_eq!(outcome(&farm), outcome(&local));
     for r in farm.iter().filter(|r| r.status == CandidateStatus::Failed) {
         let error = r.error.as_deref().unwrap();
-        assert!(error.contains("dead-lettered after 2 deliveries") && error.contains("this model always fails"), "{error}");
+        assert!(
+            error.contains("dead-lettered after 2 deliveries") && error.contains("this model always fails"),
+            "{error}"
+        );
     }
     assert_eq!(redis.int(&["XLEN", "edgenas:dead:poisoned"]) as usize, poisoned);
     assert_eq!(redis.pending("poisoned"), 0);
@@ -519,7 +555,10 @@ fn a_poison_job_is_dead_lettered_after_its_deliveries_and_the_search_completes()
     assert_eq!(target.dead as usize, poisoned);
     let cli = edgenas(&["farm", "status", "--queue", &url]);
     let text = common::stdout(&cli);
-    assert!(cli.status.success() && text.contains("dead letters") && text.contains("this model always fails"), "{text}");
+    assert!(
+        cli.status.success() && text.contains("dead letters") && text.contains("this model always fails"),
+        "{text}"
+    );
     stop_workers(&stop, workers);
 }
 
@@ -529,14 +568,13 @@ fn a_redis_restart_mid_run_is_survived_and_an_unreachable_redis_is_a_clear_error
     let url = redis.url();
     let target = stand_in(100);
     let cfg = config(&target, 16, 2);
-    let (_, local) = single_process(&cfg, None);
+    let (_, local) = single_process(Search::new(cfg.clone()));
     let stop = Arc::new(AtomicBool::new(false));
     let workers: Vec<_> =
         (0..2).map(|i| worker_thread(&url, &target, built_in(&target), &format!("r{i}"), stop.clone())).collect();
-    let queue = FarmQueue::connect(&url, "restartrun", settings(Duration::from_secs(5), 2)).unwrap();
+    let (queue, _) = logged_queue(&url, "restartrun", settings(Duration::from_secs(5), 2));
     let dir = tempfile::tempdir().unwrap();
-    let run_dir: PathBuf = dir.path().to_path_buf();
-    let coordinator = std::thread::spawn(move || Search::new(cfg).with_queue(queue).start(&run_dir, &mut ()).map(|s| s.used()));
+    let coordinator = coordinator_thread(cfg, queue, dir.path());
     let start = Instant::now();
     while std::fs::read_to_string(dir.path().join("journal.jsonl")).map_or(0, |j| j.lines().count()) < 5 {
         assert!(start.elapsed() < Duration::from_secs(60), "the run never got to 5 candidates");
@@ -554,7 +592,18 @@ fn a_redis_restart_mid_run_is_survived_and_an_unreachable_redis_is_a_clear_error
     let shown = format!("{err}");
     assert!(shown.contains(&format!("cannot reach Redis at redis://:***@127.0.0.1:{closed}")), "{shown}");
     let out = dir.path().join("never");
-    let cli = edgenas(&["search", "--quiet", "--queue", &nowhere, "--target", STAND_IN, "--budget", "2", "--out", out.to_str().unwrap()]);
+    let cli = edgenas(&[
+        "search",
+        "--quiet",
+        "--queue",
+        &nowhere,
+        "--target",
+        STAND_IN,
+        "--budget",
+        "2",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     let text = stderr(&cli);
     assert!(!cli.status.success() && text.contains("cannot reach Redis") && !text.contains("hunter2"), "{text}");
     let cli = edgenas(&["farm", "status", "--queue", "not-a-url"]);

@@ -127,7 +127,14 @@ fn local_run(target: &str, budget: usize, seed: u64) -> Result<Duration, BenchEr
     Ok(wall)
 }
 
-fn farm_run(url: &str, target: &str, budget: usize, workers: usize, parallel: usize, seed: u64) -> Result<Duration, BenchError> {
+fn farm_run(
+    url: &str,
+    target: &str,
+    budget: usize,
+    workers: usize,
+    parallel: usize,
+    seed: u64,
+) -> Result<Duration, BenchError> {
     let dir = scratch_dir("farm")?;
     let run = crate::run_id(&dir)?;
     let stop = Arc::new(AtomicBool::new(false));

@@ -9,8 +9,8 @@ use redis::Value;
 use crate::connection::FarmConnection;
 use crate::status::live_workers;
 use crate::wire::{
-    dead_stream, ensure_group, entries_of, job_hash, jobs_stream, read_reply_entries, results_stream, xadd_copy,
-    Answer, Entry, JobFields, ResultMessage, COORDINATOR, GROUP, TARGETS,
+    ack_and_delete, dead_stream, ensure_group, entries_of, job_hash, jobs_stream, read_reply_entries, results_stream,
+    xadd_copy, Answer, Entry, JobFields, ResultMessage, COORDINATOR, GROUP, TARGETS,
 };
 use crate::FarmError;
 
@@ -49,12 +49,25 @@ impl Default for FarmSettings {
 /// What the coordinator did that a user may want to see.
 #[derive(Debug, Clone, PartialEq)]
 pub enum FarmEvent<'a> {
-    WaitingForWorkers { target: &'a str, have: usize, need: usize },
+    WaitingForWorkers {
+        target: &'a str,
+        have: usize,
+        need: usize,
+    },
     /// A job went back to the queue: its worker failed (`reason`) or went silent.
-    Requeued { job: &'a str, attempt: u32, reason: &'a str },
-    DeadLettered { job: &'a str, reason: &'a str },
+    Requeued {
+        job: &'a str,
+        attempt: u32,
+        reason: &'a str,
+    },
+    DeadLettered {
+        job: &'a str,
+        reason: &'a str,
+    },
     /// A second answer to a job that has one already, ignored.
-    DuplicateIgnored { job: &'a str },
+    DuplicateIgnored {
+        job: &'a str,
+    },
 }
 
 /// A search's measurement queue on the farm. Jobs are keyed `<run>:<job id>`, answers come
@@ -164,10 +177,7 @@ impl FarmQueue {
             self.con.run("creating a jobs stream", |c| ensure_group(c, &stream))?;
             self.targets.insert(job.target.to_string());
         }
-        let early_final = self
-            .early
-            .get(&full)
-            .is_some_and(|(_, m)| m.last || matches!(m.answer, Answer::Measured(_)));
+        let early_final = self.early.get(&full).is_some_and(|(_, m)| m.last || matches!(m.answer, Answer::Measured(_)));
         if early_final {
             self.outstanding.insert(full.clone(), Outstanding { target: job.target.into(), attempt: 1 });
             if let Some((entry, message)) = self.early.remove(&full) {
@@ -176,7 +186,8 @@ impl FarmQueue {
             return Ok(());
         }
         let hash = job_hash(&full);
-        let queued: Option<u32> = self.con.run("reading a job", |c| redis::cmd("HGET").arg(&hash).arg("attempt").query(c))?;
+        let queued: Option<u32> =
+            self.con.run("reading a job", |c| redis::cmd("HGET").arg(&hash).arg("attempt").query(c))?;
         let attempt = match queued {
             Some(attempt) => attempt,
             None => {
@@ -238,7 +249,15 @@ impl FarmQueue {
             let block = self.settings.poll.as_millis().max(1) as u64;
             let (results, last) = (self.results.clone(), self.last_read.clone());
             let reply: Value = self.con.run("reading results", |c| {
-                redis::cmd("XREAD").arg("COUNT").arg(64).arg("BLOCK").arg(block).arg("STREAMS").arg(&results).arg(&last).query(c)
+                redis::cmd("XREAD")
+                    .arg("COUNT")
+                    .arg(64)
+                    .arg("BLOCK")
+                    .arg(block)
+                    .arg("STREAMS")
+                    .arg(&results)
+                    .arg(&last)
+                    .query(c)
             })?;
             for entry in read_reply_entries(&reply)? {
                 self.last_read = entry.id.clone();
@@ -246,7 +265,9 @@ impl FarmQueue {
                     Ok(message) => self.process(&entry.id, message)?,
                     Err(_) => {
                         let (results, id) = (self.results.clone(), entry.id.clone());
-                        self.con.run("dropping a malformed result", |c| redis::cmd("XDEL").arg(&results).arg(&id).query::<()>(c))?;
+                        self.con.run("dropping a malformed result", |c| {
+                            redis::cmd("XDEL").arg(&results).arg(&id).query::<()>(c)
+                        })?;
                     }
                 }
             }
@@ -267,7 +288,9 @@ impl FarmQueue {
         let target = current.target.clone();
         let attempt = current.attempt;
         match message.answer {
-            Answer::Measured(m) => self.finish(&message.job, &target, result_entry, &message.entry, Ok(m), message.worker),
+            Answer::Measured(m) => {
+                self.finish(&message.job, &target, result_entry, &message.entry, Ok(m), message.worker)
+            }
             Answer::Failed(reason) if message.last => {
                 self.finish(&message.job, &target, result_entry, &message.entry, Err(reason), message.worker)
             }
@@ -330,8 +353,7 @@ impl FarmQueue {
                 pipe.atomic().cmd("DEL").arg(job_hash(&done.job)).ignore();
                 pipe.cmd("XDEL").arg(&results).arg(&done.result_entry).ignore();
                 if !done.job_entry.is_empty() {
-                    pipe.cmd("XACK").arg(&stream).arg(GROUP).arg(&done.job_entry).ignore();
-                    pipe.cmd("XDEL").arg(&stream).arg(&done.job_entry).ignore();
+                    ack_and_delete(&mut pipe, &stream, &done.job_entry);
                 }
                 pipe.query::<()>(c)
             })?;
@@ -346,7 +368,15 @@ impl FarmQueue {
         for target in self.targets.clone() {
             let stream = jobs_stream(&target);
             let reply: Value = self.con.run("reclaiming stale jobs", |c| {
-                redis::cmd("XAUTOCLAIM").arg(&stream).arg(GROUP).arg(COORDINATOR).arg(idle).arg("0-0").arg("COUNT").arg(64).query(c)
+                redis::cmd("XAUTOCLAIM")
+                    .arg(&stream)
+                    .arg(GROUP)
+                    .arg(COORDINATOR)
+                    .arg(idle)
+                    .arg("0-0")
+                    .arg("COUNT")
+                    .arg(64)
+                    .query(c)
             })?;
             let Value::Array(parts) = &reply else { continue };
             let Some(claimed) = parts.get(1) else { continue };
@@ -368,25 +398,20 @@ impl FarmQueue {
         if attempt < self.settings.max_deliveries {
             let next = attempt + 1;
             self.con.run("requeueing a job", |c| {
-                redis::pipe()
-                    .atomic()
-                    .add_command(xadd_copy(&stream, entry, Some(next), &[]))
-                    .ignore()
-                    .cmd("HSET")
-                    .arg(&hash)
-                    .arg("attempt")
-                    .arg(next)
-                    .ignore()
-                    .cmd("XACK")
-                    .arg(&stream)
-                    .arg(GROUP)
-                    .arg(&entry.id)
-                    .ignore()
-                    .cmd("XDEL")
-                    .arg(&stream)
-                    .arg(&entry.id)
-                    .ignore()
-                    .query::<()>(c)
+                ack_and_delete(
+                    redis::pipe()
+                        .atomic()
+                        .add_command(xadd_copy(&stream, entry, Some(next), &[]))
+                        .ignore()
+                        .cmd("HSET")
+                        .arg(&hash)
+                        .arg("attempt")
+                        .arg(next)
+                        .ignore(),
+                    &stream,
+                    &entry.id,
+                )
+                .query::<()>(c)
             })?;
             if let Some(o) = self.outstanding.get_mut(&job) {
                 o.attempt = next;
@@ -396,10 +421,8 @@ impl FarmQueue {
         }
         let last_error: Option<String> =
             self.con.run("reading a job's error", |c| redis::cmd("HGET").arg(&hash).arg("last_error").query(c))?;
-        let why = format!(
-            "dead-lettered after {attempt} deliveries; last: {}",
-            last_error.as_deref().unwrap_or(reason)
-        );
+        let why =
+            format!("dead-lettered after {attempt} deliveries; last: {}", last_error.as_deref().unwrap_or(reason));
         let reply = entry.text("reply")?.to_string();
         let answer = ResultMessage {
             job: job.clone(),
@@ -412,22 +435,17 @@ impl FarmQueue {
         .xadd(&reply)?;
         let dead = dead_stream(target);
         self.con.run("dead-lettering a job", |c| {
-            redis::pipe()
-                .atomic()
-                .add_command(xadd_copy(&dead, entry, None, &[("reason", why.as_str())]))
-                .ignore()
-                .add_command(answer.clone())
-                .ignore()
-                .cmd("XACK")
-                .arg(&stream)
-                .arg(GROUP)
-                .arg(&entry.id)
-                .ignore()
-                .cmd("XDEL")
-                .arg(&stream)
-                .arg(&entry.id)
-                .ignore()
-                .query::<()>(c)
+            ack_and_delete(
+                redis::pipe()
+                    .atomic()
+                    .add_command(xadd_copy(&dead, entry, None, &[("reason", why.as_str())]))
+                    .ignore()
+                    .add_command(answer.clone())
+                    .ignore(),
+                &stream,
+                &entry.id,
+            )
+            .query::<()>(c)
         })?;
         (self.observer)(&FarmEvent::DeadLettered { job: &job, reason: &why });
         Ok(())

@@ -71,7 +71,11 @@ pub fn run_id(run_dir: &Path) -> Result<String, FarmError> {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     let seed = format!("{}:{}:{}", run_dir.display(), now.as_nanos(), std::process::id());
     let id: String = Sha256::digest(seed.as_bytes()).iter().take(8).map(|b| format!("{b:02x}")).collect();
-    std::fs::create_dir_all(run_dir).map_err(|source| FarmError::Io { what: "creating", path: run_dir.into(), source })?;
+    std::fs::create_dir_all(run_dir).map_err(|source| FarmError::Io {
+        what: "creating",
+        path: run_dir.into(),
+        source,
+    })?;
     std::fs::write(&path, format!("{id}\n")).map_err(|source| FarmError::Io { what: "writing", path, source })?;
     Ok(id)
 }

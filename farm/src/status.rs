@@ -75,8 +75,9 @@ impl FarmStatus {
                 },
                 _ => 0,
             };
-            let recent: Value =
-                con.run("reading dead letters", |c| redis::cmd("XREVRANGE").arg(&dead).arg("+").arg("-").arg("COUNT").arg(20).query(c))?;
+            let recent: Value = con.run("reading dead letters", |c| {
+                redis::cmd("XREVRANGE").arg(&dead).arg("+").arg("-").arg("COUNT").arg(20).query(c)
+            })?;
             for entry in entries_of(&recent)? {
                 dead_letters.push(DeadLetter {
                     target: target.clone(),

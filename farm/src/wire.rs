@@ -54,9 +54,10 @@ pub struct Entry {
 
 impl Entry {
     pub fn bytes(&self, field: &str) -> Result<&[u8], FarmError> {
-        self.fields.get(field).map(Vec::as_slice).ok_or_else(|| FarmError::Protocol {
-            what: format!("stream entry {} has no field `{field}`", self.id),
-        })
+        self.fields
+            .get(field)
+            .map(Vec::as_slice)
+            .ok_or_else(|| FarmError::Protocol { what: format!("stream entry {} has no field `{field}`", self.id) })
     }
 
     pub fn text(&self, field: &str) -> Result<&str, FarmError> {
@@ -269,4 +270,9 @@ pub fn ensure_group(con: &mut redis::Connection, stream: &str) -> redis::RedisRe
         Err(e) if is_busy_group(&e) => Ok(()),
         other => other,
     }
+}
+
+/// Appends `XACK` and `XDEL` of `entry` in `stream` (done with it: acknowledged and gone).
+pub fn ack_and_delete<'p>(pipe: &'p mut redis::Pipeline, stream: &str, entry: &str) -> &'p mut redis::Pipeline {
+    pipe.cmd("XACK").arg(stream).arg(GROUP).arg(entry).ignore().cmd("XDEL").arg(stream).arg(entry).ignore()
 }

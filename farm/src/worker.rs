@@ -14,8 +14,8 @@ use redis::Value;
 use crate::connection::FarmConnection;
 use crate::status::WorkerStatus;
 use crate::wire::{
-    ensure_group, job_hash, jobs_stream, read_reply_entries, worker_key, Answer, Entry, ResultMessage, GROUP, TARGETS,
-    WORKERS,
+    ack_and_delete, ensure_group, job_hash, jobs_stream, read_reply_entries, worker_key, Answer, Entry, ResultMessage,
+    GROUP, TARGETS, WORKERS,
 };
 use crate::FarmError;
 
@@ -57,12 +57,25 @@ impl WorkerSettings {
 /// What a worker is doing.
 #[derive(Debug, Clone, PartialEq)]
 pub enum WorkerEvent<'a> {
-    Ready { name: &'a str, target: &'a str },
-    Measuring { job: &'a str, attempt: u32 },
-    Answered { job: &'a str, latency: Option<&'a LatencyStats>, error: Option<&'a str> },
+    Ready {
+        name: &'a str,
+        target: &'a str,
+    },
+    Measuring {
+        job: &'a str,
+        attempt: u32,
+    },
+    Answered {
+        job: &'a str,
+        latency: Option<&'a LatencyStats>,
+        error: Option<&'a str>,
+    },
     /// A job left without measuring: its coordinator has an answer already, or the entry
     /// is not a job.
-    Skipped { job: &'a str, reason: &'a str },
+    Skipped {
+        job: &'a str,
+        reason: &'a str,
+    },
 }
 
 /// What a worker did before it stopped.
@@ -94,7 +107,14 @@ impl Worker {
     ) -> Result<Self, FarmError> {
         let mut con = FarmConnection::open(url, settings.reconnect_for)?;
         con.allow_block(settings.poll);
-        Ok(Worker { con, target: target.into(), stream: jobs_stream(target), source, settings, summary: WorkerSummary::default() })
+        Ok(Worker {
+            con,
+            target: target.into(),
+            stream: jobs_stream(target),
+            source,
+            settings,
+            summary: WorkerSummary::default(),
+        })
     }
 
     /// Serves jobs until `stop` is set or `max_jobs` were answered. Entries this worker was
@@ -108,7 +128,16 @@ impl Worker {
         self.con.run("creating the jobs group", |c| ensure_group(c, &stream))?;
         let (name, target) = (self.settings.name.clone(), self.target.clone());
         self.con.run("registering the worker", |c| {
-            redis::pipe().cmd("SADD").arg(WORKERS).arg(&name).ignore().cmd("SADD").arg(TARGETS).arg(&target).ignore().query::<()>(c)
+            redis::pipe()
+                .cmd("SADD")
+                .arg(WORKERS)
+                .arg(&name)
+                .ignore()
+                .cmd("SADD")
+                .arg(TARGETS)
+                .arg(&target)
+                .ignore()
+                .query::<()>(c)
         })?;
         self.beat(None)?;
         observer(&WorkerEvent::Ready { name: &self.settings.name, target: &self.target });
@@ -174,7 +203,8 @@ impl Worker {
     }
 
     fn serve(&mut self, entry: &Entry, observer: &mut dyn FnMut(&WorkerEvent<'_>)) -> Result<(), FarmError> {
-        let (Ok(job), Ok(reply), Ok(attempt)) = (entry.text("job"), entry.text("reply"), entry.number("attempt")) else {
+        let (Ok(job), Ok(reply), Ok(attempt)) = (entry.text("job"), entry.text("reply"), entry.number("attempt"))
+        else {
             self.forget(entry)?;
             self.summary.skipped += 1;
             observer(&WorkerEvent::Skipped { job: &entry.id, reason: "not a job entry" });
@@ -201,26 +231,20 @@ impl Worker {
         );
         let answer = self.measure(entry);
         heartbeat.stop();
-        let message =
-            ResultMessage { job: job.clone(), entry: entry.id.clone(), attempt, worker: self.settings.name.clone(), answer, last: false };
+        let message = ResultMessage {
+            job: job.clone(),
+            entry: entry.id.clone(),
+            attempt,
+            worker: self.settings.name.clone(),
+            answer,
+            last: false,
+        };
         let add = message.xadd(&reply)?;
         let stream = self.stream.clone();
         match &message.answer {
             Answer::Measured(m) => {
                 self.con.run("answering a job", |c| {
-                    redis::pipe()
-                        .atomic()
-                        .add_command(add.clone())
-                        .ignore()
-                        .cmd("XACK")
-                        .arg(&stream)
-                        .arg(GROUP)
-                        .arg(&entry.id)
-                        .ignore()
-                        .cmd("XDEL")
-                        .arg(&stream)
-                        .arg(&entry.id)
-                        .ignore()
+                    ack_and_delete(redis::pipe().atomic().add_command(add.clone()).ignore(), &stream, &entry.id)
                         .query::<()>(c)
                 })?;
                 self.summary.measured += 1;
@@ -256,7 +280,11 @@ impl Worker {
             Ok(m) => {
                 let compile_ms = m.compile.as_secs_f64() * 1e3;
                 let total_ms = started.elapsed().as_secs_f64() * 1e3;
-                Answer::Measured(RemoteMeasurement { latency: m.latency, compile_ms, measure_ms: total_ms - compile_ms })
+                Answer::Measured(RemoteMeasurement {
+                    latency: m.latency,
+                    compile_ms,
+                    measure_ms: total_ms - compile_ms,
+                })
             }
             Err(e) => Answer::Failed(format!("worker {}: {}", self.settings.name, error_chain(e.as_ref()))),
         }
@@ -265,20 +293,8 @@ impl Worker {
     /// Acknowledges and deletes `entry` without answering it.
     fn forget(&mut self, entry: &Entry) -> Result<(), FarmError> {
         let stream = self.stream.clone();
-        self.con.run("dropping a job entry", |c| {
-            redis::pipe()
-                .atomic()
-                .cmd("XACK")
-                .arg(&stream)
-                .arg(GROUP)
-                .arg(&entry.id)
-                .ignore()
-                .cmd("XDEL")
-                .arg(&stream)
-                .arg(&entry.id)
-                .ignore()
-                .query::<()>(c)
-        })
+        self.con
+            .run("dropping a job entry", |c| ack_and_delete(redis::pipe().atomic(), &stream, &entry.id).query::<()>(c))
     }
 }
 

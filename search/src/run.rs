@@ -301,11 +301,7 @@ impl Search {
             strategy.observe(&candidate, record.feasible.then_some(record.objectives.as_deref()).flatten());
             records.push(record);
             let progress = progress_of(&records, cfg.budget);
-            observer.event(&SearchEvent::Candidate {
-                record: &records[records.len() - 1],
-                replayed,
-                progress,
-            });
+            observer.event(&SearchEvent::Candidate { record: &records[records.len() - 1], replayed, progress });
         }
         let _ = std::fs::remove_dir(&pipeline.work_dir);
         let front = report::write_reports(out_dir, cfg, &records, &quantization_target)?;
@@ -397,7 +393,9 @@ struct Pipeline<'a> {
 
 /// A proposed candidate in the window of a run: decided (evaluated, rejected, failed or
 /// replayed from the journal) or waiting for the latency of a job sent to the queue.
-/// Slots are told to the strategy and journaled in proposal order only.
+/// Slots are told to the strategy and journaled in proposal order only. (At most
+/// `parallel` exist, so the unboxed record costs nothing worth a box.)
+#[allow(clippy::large_enum_variant)]
 enum Slot {
     Decided { candidate: Candidate, record: CandidateRecord, replayed: bool },
     Sent { candidate: Candidate, awaiting: Box<AwaitingLatency>, job: String },
@@ -413,6 +411,7 @@ impl Slot {
 }
 
 /// What [`Pipeline::prepare`] leaves of a candidate.
+#[allow(clippy::large_enum_variant)]
 enum Prepared {
     Decided(CandidateRecord),
     Awaiting(Box<AwaitingLatency>),
@@ -479,8 +478,13 @@ impl Pipeline<'_> {
         mut awaiting: AwaitingLatency,
         observer: &mut dyn SearchObserver,
     ) -> Result<CandidateRecord, SearchError> {
-        let input = LatencyInput { genome: &awaiting.record.genome, precision: awaiting.record.precision, onnx: &awaiting.deployed };
-        let latency = measure(self.latency, &mut self.cache, awaiting.key.clone(), &input, &mut awaiting.record.times, observer)?;
+        let input = LatencyInput {
+            genome: &awaiting.record.genome,
+            precision: awaiting.record.precision,
+            onnx: &awaiting.deployed,
+        };
+        let latency =
+            measure(self.latency, &mut self.cache, awaiting.key.clone(), &input, &mut awaiting.record.times, observer)?;
         self.finish(awaiting, latency)
     }
 
@@ -511,7 +515,8 @@ impl Pipeline<'_> {
                 Ok(m) => {
                     awaiting.record.times.compile_ms = m.compile_ms;
                     awaiting.record.times.measure_ms = m.measure_ms;
-                    let measured = Candidate { genome: awaiting.record.genome.clone(), precision: awaiting.record.precision };
+                    let measured =
+                        Candidate { genome: awaiting.record.genome.clone(), precision: awaiting.record.precision };
                     if self.cache.get(&awaiting.key).is_none() {
                         self.cache.insert(awaiting.key.clone(), m.latency.clone(), &measured)?;
                     }

@@ -15,7 +15,8 @@ pub fn worker(args: &WorkerArgs) -> Result<()> {
     if !(args.heartbeat_s.is_finite() && args.heartbeat_s > 0.0) {
         bail!("--heartbeat-s must be a positive number of seconds, got {}", args.heartbeat_s);
     }
-    let config = LatencyConfig { target: args.target.clone(), time_cap_ms: args.time_cap_ms, ..LatencyConfig::default() };
+    let config =
+        LatencyConfig { target: args.target.clone(), time_cap_ms: args.time_cap_ms, ..LatencyConfig::default() };
     let source = latency_source(&config).with_context(|| format!("setting up target `{}`", args.target))?;
     let mut settings = WorkerSettings::named(args.name.clone().unwrap_or_else(WorkerSettings::default_name));
     settings.heartbeat = Duration::from_secs_f64(args.heartbeat_s);

@@ -124,7 +124,9 @@ pub fn farm_event(event: &edgenas_farm::FarmEvent<'_>) {
         FarmEvent::WaitingForWorkers { target, have, need } => {
             eprintln!("farm: waiting for workers of `{target}`: {have} of {need} alive")
         }
-        FarmEvent::Requeued { job, attempt, reason } => eprintln!("farm: job {job} queued again (delivery {attempt}): {reason}"),
+        FarmEvent::Requeued { job, attempt, reason } => {
+            eprintln!("farm: job {job} queued again (delivery {attempt}): {reason}")
+        }
         FarmEvent::DeadLettered { job, reason } => eprintln!("farm: job {job} {reason}"),
         FarmEvent::DuplicateIgnored { job } => eprintln!("farm: a second answer to job {job} ignored"),
     }

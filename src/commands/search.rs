@@ -7,9 +7,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::{bail, Context, Result};
 use edgenas_compiler::names::parse_name;
 use edgenas_compiler::quantize::Precision;
+use edgenas_farm::{FarmQueue, FarmSettings};
 use edgenas_search::strategy::StrategyKind;
 use edgenas_search::LatencyMode;
-use edgenas_farm::{FarmQueue, FarmSettings};
 use edgenas_search::{EvaluatorConfig, Search, SearchConfig, SearchSummary};
 
 use super::progress::SearchView;
