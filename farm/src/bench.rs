@@ -4,14 +4,14 @@
 //! table latency), so they do not compete for this machine's cores.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use edgenas_search::latency::latency_source;
 use edgenas_search::strategy::StrategyKind;
 use edgenas_search::{LatencyConfig, Search, SearchConfig, SearchError};
 
-use crate::{FarmError, FarmQueue, FarmSettings, Worker, WorkerSettings};
+use crate::{FarmError, FarmEvent, FarmQueue, FarmSettings, Worker, WorkerSettings};
 
 /// The table a stand-in device reports.
 pub const STAND_IN_TABLE: &str = "nb201-table:pixel3";
@@ -48,6 +48,10 @@ pub struct Overhead {
     pub local_ms: f64,
     /// Median wall time per candidate of the same run through the farm, ms.
     pub farm_ms: f64,
+    /// Median over every job of all farm runs of what the farm added to it: the time from
+    /// submitting the job to having its answer, less the worker's measuring, ms
+    /// ([`crate::FarmEvent::Answered`]).
+    pub farm_added_ms: f64,
 }
 
 impl Overhead {
@@ -83,7 +87,7 @@ pub fn throughput(
     let target = format!("stand-in:{stand_in_ms}:{STAND_IN_TABLE}");
     let mut rows: Vec<ThroughputRow> = Vec::new();
     for (i, &n) in workers.iter().enumerate() {
-        let wall = farm_run(url, &target, budget, n.max(1), n.max(1) + 1, i as u64)?;
+        let wall = farm_run(url, &target, budget, n.max(1), n.max(1) + 1, i as u64, None)?;
         let per_minute = budget as f64 / wall.as_secs_f64() * 60.0;
         let speedup = rows.first().map_or(1.0, |first| per_minute / first.per_minute);
         let row = ThroughputRow { workers: n, candidates: budget, wall, per_minute, speedup };
@@ -98,16 +102,25 @@ pub fn throughput(
 pub fn coordinator_overhead(url: &str, jobs: usize, repeats: usize) -> Result<Overhead, BenchError> {
     let target = format!("stand-in:0:{STAND_IN_TABLE}");
     let (mut local, mut farm) = (Vec::new(), Vec::new());
+    let added = Arc::new(Mutex::new(Vec::new()));
     for r in 0..repeats.max(1) {
         let seed = 100 + r as u64;
         local.push(local_run(&target, jobs, seed)?.as_secs_f64() * 1e3 / jobs as f64);
-        farm.push(farm_run(url, &target, jobs, 1, 1, seed)?.as_secs_f64() * 1e3 / jobs as f64);
+        let wall = farm_run(url, &target, jobs, 1, 1, seed, Some(added.clone()))?;
+        farm.push(wall.as_secs_f64() * 1e3 / jobs as f64);
     }
     let median = |v: &mut Vec<f64>| {
         v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
+        v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
     };
-    Ok(Overhead { jobs, repeats: repeats.max(1), local_ms: median(&mut local), farm_ms: median(&mut farm) })
+    let mut added = added.lock().map(|a| a.clone()).unwrap_or_default();
+    Ok(Overhead {
+        jobs,
+        repeats: repeats.max(1),
+        local_ms: median(&mut local),
+        farm_ms: median(&mut farm),
+        farm_added_ms: median(&mut added),
+    })
 }
 
 fn scratch_dir(label: &str) -> Result<std::path::PathBuf, BenchError> {
@@ -127,6 +140,7 @@ fn local_run(target: &str, budget: usize, seed: u64) -> Result<Duration, BenchEr
     Ok(wall)
 }
 
+/// One farm run; what the farm added to each job (ms) is pushed to `added` when given.
 fn farm_run(
     url: &str,
     target: &str,
@@ -134,6 +148,7 @@ fn farm_run(
     workers: usize,
     parallel: usize,
     seed: u64,
+    added: Option<Arc<Mutex<Vec<f64>>>>,
 ) -> Result<Duration, BenchError> {
     let dir = scratch_dir("farm")?;
     let run = crate::run_id(&dir)?;
@@ -149,7 +164,13 @@ fn farm_run(
         threads.push(std::thread::spawn(move || worker.run(&stop, &mut |_| {})));
     }
     let settings = FarmSettings { workers_min: workers, poll: Duration::from_millis(100), ..FarmSettings::default() };
-    let queue = FarmQueue::connect(url, &run, settings)?;
+    let queue = FarmQueue::connect(url, &run, settings)?.with_observer(move |e| {
+        if let (FarmEvent::Answered { round_trip, measuring, .. }, Some(added)) = (e, &added) {
+            if let Ok(mut added) = added.lock() {
+                added.push(round_trip.saturating_sub(*measuring).as_secs_f64() * 1e3);
+            }
+        }
+    });
     let search = Search::new(bench_config(target, budget, parallel, seed)).with_queue(queue);
     let started = Instant::now();
     let result = search.start(&dir.join("run"), &mut ());

@@ -68,6 +68,15 @@ pub enum FarmEvent<'a> {
     DuplicateIgnored {
         job: &'a str,
     },
+    /// A job's final answer arrived, `round_trip` after this process submitted it, of which
+    /// the worker spent `measuring` (zero for a failure). The difference is what the farm
+    /// added: both transfers through Redis, the worker's reading of the job and the
+    /// coordinator's handling of the answer.
+    Answered {
+        job: &'a str,
+        round_trip: Duration,
+        measuring: Duration,
+    },
 }
 
 /// A search's measurement queue on the farm. Jobs are keyed `<run>:<job id>`, answers come
@@ -97,6 +106,7 @@ pub struct FarmQueue {
 struct Outstanding {
     target: String,
     attempt: u32,
+    submitted: Instant,
 }
 
 struct Cleanup {
@@ -179,12 +189,14 @@ impl FarmQueue {
         }
         let early_final = self.early.get(&full).is_some_and(|(_, m)| m.last || matches!(m.answer, Answer::Measured(_)));
         if early_final {
-            self.outstanding.insert(full.clone(), Outstanding { target: job.target.into(), attempt: 1 });
+            self.outstanding
+                .insert(full.clone(), Outstanding { target: job.target.into(), attempt: 1, submitted: Instant::now() });
             if let Some((entry, message)) = self.early.remove(&full) {
                 self.process(&entry, message)?;
             }
             return Ok(());
         }
+        let submitted = Instant::now();
         let hash = job_hash(&full);
         let queued: Option<u32> =
             self.con.run("reading a job", |c| redis::cmd("HGET").arg(&hash).arg("attempt").query(c))?;
@@ -225,7 +237,7 @@ impl FarmQueue {
                 1
             }
         };
-        self.outstanding.insert(full.clone(), Outstanding { target: job.target.into(), attempt });
+        self.outstanding.insert(full.clone(), Outstanding { target: job.target.into(), attempt, submitted });
         if let Some((entry, message)) = self.early.remove(&full) {
             self.process(&entry, message)?;
         }
@@ -326,7 +338,11 @@ impl FarmQueue {
         result: Result<edgenas_search::RemoteMeasurement, String>,
         worker: String,
     ) -> Result<(), FarmError> {
-        self.outstanding.remove(job);
+        if let Some(o) = self.outstanding.remove(job) {
+            let measuring = result.as_ref().map_or(0.0, |m| m.compile_ms + m.measure_ms);
+            let measuring = Duration::from_secs_f64(measuring.max(0.0) / 1e3);
+            (self.observer)(&FarmEvent::Answered { job, round_trip: o.submitted.elapsed(), measuring });
+        }
         self.finished.insert(job.to_string());
         let id = job.strip_prefix(&format!("{}:", self.run)).unwrap_or(job).to_string();
         self.ready.push_back(JobOutcome { id, result, worker });

@@ -94,6 +94,8 @@ pub struct Worker {
     source: Box<dyn LatencySource + Send + Sync>,
     settings: WorkerSettings,
     summary: WorkerSummary,
+    /// The heartbeat thread's connection, kept between jobs.
+    heartbeat_con: Option<FarmConnection>,
 }
 
 impl Worker {
@@ -114,6 +116,7 @@ impl Worker {
             source,
             settings,
             summary: WorkerSummary::default(),
+            heartbeat_con: None,
         })
     }
 
@@ -221,8 +224,12 @@ impl Worker {
         }
         observer(&WorkerEvent::Measuring { job: &job, attempt });
         self.beat(Some(&job))?;
+        let heartbeat_con = match self.heartbeat_con.take() {
+            Some(con) => con,
+            None => self.con.try_clone()?,
+        };
         let heartbeat = Heartbeat::start(
-            self.con.try_clone()?,
+            heartbeat_con,
             self.stream.clone(),
             self.settings.name.clone(),
             entry.id.clone(),
@@ -230,7 +237,7 @@ impl Worker {
             (worker_key(&self.settings.name), self.status(Some(&job)), self.liveness_ttl()),
         );
         let answer = self.measure(entry);
-        heartbeat.stop();
+        self.heartbeat_con = heartbeat.stop();
         let message = ResultMessage {
             job: job.clone(),
             entry: entry.id.clone(),
@@ -302,7 +309,7 @@ impl Worker {
 /// time without counting a delivery) and refreshes the worker's liveness key.
 struct Heartbeat {
     stop: mpsc::Sender<()>,
-    handle: JoinHandle<()>,
+    handle: JoinHandle<FarmConnection>,
 }
 
 impl Heartbeat {
@@ -336,12 +343,14 @@ impl Heartbeat {
                         .query::<()>(c)
                 });
             }
+            con
         });
         Heartbeat { stop, handle }
     }
 
-    fn stop(self) {
+    /// Stops the thread; gives its connection back for the next job (none if it panicked).
+    fn stop(self) -> Option<FarmConnection> {
         let _ = self.stop.send(());
-        let _ = self.handle.join();
+        self.handle.join().ok()
     }
 }

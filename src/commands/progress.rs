@@ -129,6 +129,7 @@ pub fn farm_event(event: &edgenas_farm::FarmEvent<'_>) {
         }
         FarmEvent::DeadLettered { job, reason } => eprintln!("farm: job {job} {reason}"),
         FarmEvent::DuplicateIgnored { job } => eprintln!("farm: a second answer to job {job} ignored"),
+        FarmEvent::Answered { .. } => {}
     }
 }
 
