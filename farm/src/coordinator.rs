@@ -100,7 +100,6 @@ pub struct FarmQueue {
     targets: BTreeSet<String>,
     last_reclaim: Instant,
     observer: Box<dyn FnMut(&FarmEvent<'_>) + Send>,
-    duplicates: usize,
 }
 
 struct Outstanding {
@@ -137,7 +136,6 @@ impl FarmQueue {
             targets: BTreeSet::new(),
             last_reclaim: Instant::now(),
             observer: Box::new(|_| {}),
-            duplicates: 0,
         })
     }
 
@@ -145,11 +143,6 @@ impl FarmQueue {
     pub fn with_observer(mut self, observer: impl FnMut(&FarmEvent<'_>) + Send + 'static) -> Self {
         self.observer = Box::new(observer);
         self
-    }
-
-    /// Answers ignored because their job had one already.
-    pub fn duplicates(&self) -> usize {
-        self.duplicates
     }
 
     fn full_id(&self, id: &str) -> String {
@@ -290,7 +283,6 @@ impl FarmQueue {
     fn process(&mut self, result_entry: &str, message: ResultMessage) -> Result<(), FarmError> {
         let Some(current) = self.outstanding.get(&message.job) else {
             if self.finished.contains(&message.job) {
-                self.duplicates += 1;
                 (self.observer)(&FarmEvent::DuplicateIgnored { job: &message.job });
                 return self.drop_result(result_entry);
             }

@@ -190,19 +190,20 @@ impl ResultMessage {
 /// The entries of an `XREAD`/`XREADGROUP` reply (nil when the block timed out), of all
 /// streams in it.
 pub fn read_reply_entries(v: &Value) -> Result<Vec<Entry>, FarmError> {
-    let streams = match v {
+    let lists: Vec<&Value> = match v {
         Value::Nil => return Ok(Vec::new()),
-        Value::Array(items) => items.iter().map(|s| Ok((None, s))).collect::<Result<Vec<_>, FarmError>>()?,
-        Value::Map(pairs) => pairs.iter().map(|(k, s)| Ok((Some(k), s))).collect::<Result<Vec<_>, FarmError>>()?,
+        Value::Map(streams) => streams.iter().map(|(_, entries)| entries).collect(),
+        Value::Array(streams) => streams
+            .iter()
+            .map(|stream| match stream {
+                Value::Array(pair) if pair.len() == 2 => Ok(&pair[1]),
+                other => Err(unexpected("a stream of a read", other)),
+            })
+            .collect::<Result<_, _>>()?,
         other => return Err(unexpected("a stream read", other)),
     };
     let mut out = Vec::new();
-    for (key, stream) in streams {
-        let entries = match (key, stream) {
-            (Some(_), entries) => entries,
-            (None, Value::Array(pair)) if pair.len() == 2 => &pair[1],
-            (None, other) => return Err(unexpected("a stream of a read", other)),
-        };
+    for entries in lists {
         out.extend(entries_of(entries)?);
     }
     Ok(out)
