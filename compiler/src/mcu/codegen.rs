@@ -107,10 +107,16 @@ fn model_header(program: &Int8Program, schedule: &Schedule, plan: &MemoryPlan) -
     h
 }
 
-/// `1` when every multiplier is below 1/2 (shift ≤ −1): the kernels then requantize with
-/// `edgenas_requantize_small`.
+/// The kernels' requantization mode of a layer: `2` when every multiplier is below 1/4
+/// (shift ≤ −2, `edgenas_requantize_smaller`), `1` when below 1/2 (shift ≤ −1,
+/// `edgenas_requantize_small`), `0` otherwise.
 fn small_shifts(requant: &[super::QuantizedMultiplier]) -> u8 {
-    u8::from(requant.iter().all(|q| q.shift <= -1))
+    let largest = requant.iter().map(|q| q.shift).max().unwrap_or(0);
+    match largest {
+        ..=-2 => 2,
+        -1 => 1,
+        _ => 0,
+    }
 }
 
 fn c_comment(text: &str) -> String {

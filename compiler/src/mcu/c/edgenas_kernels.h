@@ -64,12 +64,29 @@ EDGENAS_INLINE int8_t edgenas_clamp(int32_t v, int32_t lo, int32_t hi)
     return (int8_t)(v < lo ? lo : (v > hi ? hi : v));
 }
 
-/* Output value of a convolution-like op from its accumulator; `small` (a literal: every
- * shift of the layer is <= -1) selects edgenas_requantize_small. */
+/* edgenas_requantize_small for shift <= -2 (m < 1/4): with DSP one SMMLA adds the rounding
+ * half (2^(r-1) in the high word) to the product and keeps the high word. */
+EDGENAS_INLINE int32_t edgenas_requantize_smaller(int32_t x, int32_t mult, int32_t shift)
+{
+#if EDGENAS_USE_DSP
+    int32_t r = -1 - shift;
+    int32_t high;
+    __asm("smmla %0, %1, %2, %3" : "=r"(high) : "r"(x), "r"(mult), "r"((int32_t)1 << (r - 1)));
+    return high >> r;
+#else
+    return edgenas_requantize_small(x, mult, shift);
+#endif
+}
+
+/* Output value of a convolution-like op from its accumulator; `small` (a literal) selects
+ * the requantization: 2 when every shift of the layer is <= -2 (edgenas_requantize_smaller),
+ * 1 when every shift is <= -1 (edgenas_requantize_small), 0 otherwise. */
 EDGENAS_INLINE int8_t edgenas_output(int32_t acc, int32_t mult, int32_t shift, int32_t small, int32_t out_offset,
                                       int32_t act_min, int32_t act_max)
 {
-    int32_t v = small ? edgenas_requantize_small(acc, mult, shift) : edgenas_requantize(acc, mult, shift);
+    int32_t v = small == 2   ? edgenas_requantize_smaller(acc, mult, shift)
+                : small == 1 ? edgenas_requantize_small(acc, mult, shift)
+                             : edgenas_requantize(acc, mult, shift);
     return edgenas_clamp(v + out_offset, act_min, act_max);
 }
 
@@ -107,22 +124,28 @@ EDGENAS_INLINE int32_t edgenas_lane(const uint32_t *pair, int32_t q)
     return (int16_t)(uint16_t)((q >> 1) ? (word >> 16) : (word & 0xffffu));
 }
 
-/* q15 pairs of x + offset for four int8 values of `src`: [even pair, odd pair]. */
-EDGENAS_INLINE void edgenas_widen4(const int8_t *src, uint32_t offset2, uint32_t *dst)
+/*
+ * Two pixels' columns for edgenas_dot_2x2, interleaved: per group of four values, four
+ * words [pixel 0 even pair, pixel 0 odd pair, pixel 1 even pair, pixel 1 odd pair] (one
+ * LDRD post-increment walks a group of both pixels). edgenas_widen writes the q15 pairs of n values of
+ * `src` plus the offset into one pixel's words, from `cols` on (cols: the pixel's first
+ * word); a last group of fewer than four values has its missing lanes zero.
+ */
+EDGENAS_INLINE void edgenas_widen(const int8_t *src, int32_t n, uint32_t offset2, uint32_t *cols)
 {
-    uint32_t v = edgenas_load32(src);
-    dst[0] = __sxtab16(offset2, v);
-    dst[1] = edgenas_add_odd_lanes(offset2, v);
-}
-/* q15 pairs for n values (n a multiple of 4 after zero padding: the tail is zero). */
-EDGENAS_INLINE void edgenas_widen(const int8_t *src, int32_t n, int32_t offset, uint32_t *dst)
-{
-    uint32_t offset2 = ((uint32_t)(uint16_t)offset << 16) | (uint16_t)offset;
     int32_t i = 0;
+#pragma GCC unroll 8
     for (; i + 4 <= n; i += 4) {
-        edgenas_widen4(src + i, offset2, dst);
-        dst += 2;
+        uint32_t v, even, odd;
+        __asm volatile("ldr %[v], [%[src]], #4\n\t"
+                       "sxtab16 %[even], %[offset2], %[v]\n\t"
+                       "sxtab16 %[odd], %[offset2], %[v], ror #8\n\t"
+                       "strd %[even], %[odd], [%[cols]], #16\n\t"
+                       : [v] "=&r"(v), [even] "=&r"(even), [odd] "=&r"(odd), [src] "+r"(src), [cols] "+r"(cols)
+                       : [offset2] "r"(offset2)
+                       : "memory");
     }
+    src -= i;
     if (i < n) {
         int8_t tail[4] = {0, 0, 0, 0};
         int32_t k;
@@ -130,51 +153,94 @@ EDGENAS_INLINE void edgenas_widen(const int8_t *src, int32_t n, int32_t offset, 
             tail[k] = src[i + k];
         }
         uint32_t v = edgenas_load32(tail);
-        uint32_t even = __sxtab16(offset2, v);
-        uint32_t odd = edgenas_add_odd_lanes(offset2, v);
-        /* zero the padded lanes: values beyond n contribute nothing */
         int32_t left = n - i;
         uint32_t even_mask = left >= 3 ? 0xffffffffu : 0x0000ffffu;
         uint32_t odd_mask = left >= 4 ? 0xffffffffu : (left >= 2 ? 0x0000ffffu : 0u);
-        dst[0] = even & even_mask;
-        dst[1] = odd & odd_mask;
+        cols[0] = __sxtab16(offset2, v) & even_mask;
+        cols[1] = edgenas_add_odd_lanes(offset2, v) & odd_mask;
     }
+}
+/* offset2: the offset in both 16-bit lanes. */
+EDGENAS_INLINE uint32_t edgenas_offset2(int32_t offset)
+{
+    return ((uint32_t)(uint16_t)offset << 16) | (uint16_t)offset;
 }
 #endif
 
 #if EDGENAS_USE_DSP
-/* Dot products of filters f0 and f1 (k int8 each) with columns c0 and c1 (q15 pairs from
- * edgenas_widen), added to acc = {f0.c0, f0.c1, f1.c0, f1.c1}: per four values two weight
- * loads, four SXTB16 and eight SMLAD for sixteen multiply-accumulates. */
-EDGENAS_INLINE void edgenas_dot_2x2(const int8_t *f0, const int8_t *f1, const uint32_t *c0, const uint32_t *c1,
-                                    int32_t k, int32_t *acc)
+/* One group of four values in edgenas_dot_2x2: two LDRD of both pixels' pairs, then per
+ * filter a word load, two SXTB16 and four SMLAD (sixteen multiply-accumulates in sixteen
+ * instructions). */
+#define EDGENAS_DOT_GROUP                                   \
+    "ldrd %[x0e], %[x0o], [%[c]], #8\n\t"                   \
+    "ldrd %[x1e], %[x1o], [%[c]], #8\n\t"                   \
+    "ldr %[w], [%[f0]], #4\n\t"                             \
+    "sxtb16 %[we], %[w]\n\t"                                \
+    "sxtb16 %[w], %[w], ror #8\n\t"                         \
+    "smlad %[a00], %[we], %[x0e], %[a00]\n\t"               \
+    "smlad %[a01], %[we], %[x1e], %[a01]\n\t"               \
+    "smlad %[a00], %[w], %[x0o], %[a00]\n\t"                \
+    "smlad %[a01], %[w], %[x1o], %[a01]\n\t"                \
+    "ldr %[w], [%[f0], %[f1]]\n\t"                         \
+    "sxtb16 %[we], %[w]\n\t"                                \
+    "sxtb16 %[w], %[w], ror #8\n\t"                         \
+    "smlad %[a10], %[we], %[x0e], %[a10]\n\t"               \
+    "smlad %[a11], %[we], %[x1e], %[a11]\n\t"               \
+    "smlad %[a10], %[w], %[x0o], %[a10]\n\t"                \
+    "smlad %[a11], %[w], %[x1o], %[a11]\n\t"
+
+/* Largest f1_offset of edgenas_dot_2x2's assembly (LDR's 12-bit immediate offset, less
+ * the 4 that f0 has advanced by then). */
+#define EDGENAS_DOT_MAX_OFFSET 4099
+
+#define EDGENAS_DOT_OPERANDS                                                                                  \
+    : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11), [c] "+r"(c), [f0] "+r"(f0),       \
+      [x0e] "=&r"(x0e), [x0o] "=&r"(x0o), [x1e] "=&r"(x1e), [x1o] "=&r"(x1o), [w] "=&r"(w), [we] "=&r"(we)    \
+    : [f1] "i"(f1_offset - 4)
+
+/* Dot products of filters f0 and f1 (k int8 each) with two pixels' columns c (the
+ * interleaved q15 pairs of edgenas_widen), added to acc = {f0.p0, f0.p1, f1.p0, f1.p1}.
+ * Whole groups run in assembly, two per loop turn, with every value in a register (f1's
+ * words are read at a literal offset from f0's); the values past the last whole group in C.
+ * f1_offset: a literal, k (the next filter) or 0 (f1 is f0). */
+EDGENAS_INLINE void edgenas_dot_2x2(const int8_t *f0, int32_t f1_offset, const uint32_t *c, int32_t k, int32_t *acc)
 {
     int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
-    int32_t i = 0;
-    for (; i + 4 <= k; i += 4) {
-        uint32_t x0e = c0[0], x0o = c0[1], x1e = c1[0], x1o = c1[1];
-        uint32_t w = edgenas_load32(f0 + i);
-        uint32_t we = edgenas_even_lanes(w), wo = edgenas_odd_lanes(w);
-        a00 = __smlad(we, x0e, a00);
-        a00 = __smlad(wo, x0o, a00);
-        a01 = __smlad(we, x1e, a01);
-        a01 = __smlad(wo, x1o, a01);
-        w = edgenas_load32(f1 + i);
-        we = edgenas_even_lanes(w);
-        wo = edgenas_odd_lanes(w);
-        a10 = __smlad(we, x0e, a10);
-        a10 = __smlad(wo, x0o, a10);
-        a11 = __smlad(we, x1e, a11);
-        a11 = __smlad(wo, x1o, a11);
-        c0 += 2;
-        c1 += 2;
+    int32_t groups = k / 4;
+    uint32_t x0e;
+    uint32_t x0o;
+    uint32_t x1e;
+    uint32_t x1o;
+    uint32_t w, we;
+    if (f1_offset > EDGENAS_DOT_MAX_OFFSET) {
+        for (int32_t g = 0; g < groups; g++) {
+            uint32_t v = edgenas_load32(f0), u = edgenas_load32(f0 + f1_offset);
+            uint32_t ve = edgenas_even_lanes(v), vo = edgenas_odd_lanes(v);
+            uint32_t ue = edgenas_even_lanes(u), uo = edgenas_odd_lanes(u);
+            a00 = __smlad(vo, c[1], __smlad(ve, c[0], a00));
+            a01 = __smlad(vo, c[3], __smlad(ve, c[2], a01));
+            a10 = __smlad(uo, c[1], __smlad(ue, c[0], a10));
+            a11 = __smlad(uo, c[3], __smlad(ue, c[2], a11));
+            f0 += 4;
+            c += 4;
+        }
+    } else {
+        if (groups & 1) {
+            __asm volatile(EDGENAS_DOT_GROUP EDGENAS_DOT_OPERANDS : "memory");
+        }
+        if (groups >= 2) {
+            const uint32_t *end = c + 4 * (groups & ~1);
+            __asm volatile("1:\n\t" EDGENAS_DOT_GROUP EDGENAS_DOT_GROUP "cmp %[c], %[end]\n\t"
+                           "bne 1b\n\t" EDGENAS_DOT_OPERANDS, [end] "r"(end)
+                           : "cc", "memory");
+        }
     }
-    for (; i < k; i++) {
-        int32_t x0 = edgenas_lane(c0, i & 3), x1 = edgenas_lane(c1, i & 3);
-        a00 += f0[i] * x0;
-        a01 += f0[i] * x1;
-        a10 += f1[i] * x0;
-        a11 += f1[i] * x1;
+    for (int32_t i = 0; i < k % 4; i++) {
+        int32_t v0 = edgenas_lane(c, i), v1 = edgenas_lane(c + 2, i);
+        a00 += f0[i] * v0;
+        a01 += f0[i] * v1;
+        a10 += f0[f1_offset + i] * v0;
+        a11 += f0[f1_offset + i] * v1;
     }
     acc[0] = a00;
     acc[1] = a01;
@@ -182,17 +248,16 @@ EDGENAS_INLINE void edgenas_dot_2x2(const int8_t *f0, const int8_t *f1, const ui
     acc[3] = a11;
 }
 
-/* The output channels of two pixels (y0, and y1 unless null) from their q15 columns, two
- * filters at a time. w: [yc][k]. */
-EDGENAS_INLINE void edgenas_matmul_2px(const uint32_t *col0, const uint32_t *col1, int32_t k, const int8_t *w,
-                                       const int32_t *bias, const int32_t *mult, const int32_t *shift, int32_t small,
-                                       int8_t *y0, int8_t *y1, int32_t yc, int32_t out_offset, int32_t act_min,
-                                       int32_t act_max)
+/* The output channels of two pixels (y0, and y1 unless null) from their interleaved
+ * columns, two filters at a time. w: [yc][k]. */
+EDGENAS_INLINE void edgenas_matmul_2px(const uint32_t *cols, int32_t k, const int8_t *w, const int32_t *bias,
+                                       const int32_t *mult, const int32_t *shift, int32_t small, int8_t *y0,
+                                       int8_t *y1, int32_t yc, int32_t out_offset, int32_t act_min, int32_t act_max)
 {
     int32_t oc = 0;
     for (; oc + 2 <= yc; oc += 2) {
         int32_t acc[4] = {bias[oc], bias[oc], bias[oc + 1], bias[oc + 1]};
-        edgenas_dot_2x2(w + oc * k, w + (oc + 1) * k, col0, col1, k, acc);
+        edgenas_dot_2x2(w + oc * k, k, cols, k, acc);
         y0[oc] = edgenas_output(acc[0], mult[oc], shift[oc], small, out_offset, act_min, act_max);
         y0[oc + 1] = edgenas_output(acc[2], mult[oc + 1], shift[oc + 1], small, out_offset, act_min, act_max);
         if (y1) {
@@ -202,7 +267,7 @@ EDGENAS_INLINE void edgenas_matmul_2px(const uint32_t *col0, const uint32_t *col
     }
     if (oc < yc) {
         int32_t acc[4] = {bias[oc], bias[oc], bias[oc], bias[oc]};
-        edgenas_dot_2x2(w + oc * k, w + oc * k, col0, col1, k, acc);
+        edgenas_dot_2x2(w + oc * k, 0, cols, k, acc);
         y0[oc] = edgenas_output(acc[0], mult[oc], shift[oc], small, out_offset, act_min, act_max);
         if (y1) {
             y1[oc] = edgenas_output(acc[1], mult[oc], shift[oc], small, out_offset, act_min, act_max);
@@ -214,8 +279,8 @@ EDGENAS_INLINE void edgenas_matmul_2px(const uint32_t *col0, const uint32_t *col
 /*
  * Regular convolution. x: [xh][xw][xc]; w: [yc][kh][kw][xc]; y: [yh][yw][yc]. `small`: every
  * shift <= -1 (edgenas_output).
- * Scratch (DSP only): 5 * round4(kh * kw * xc) bytes, 4-aligned: two q15 columns and
- * one int8 patch.
+ * Scratch (DSP only): 5 * round4(kh * kw * xc) bytes, 4-aligned: two pixels' q15 columns
+ * and one int8 patch (used when xc is not a multiple of 4).
  */
 EDGENAS_INLINE void edgenas_conv(const int8_t *x, int32_t xh, int32_t xw, int32_t xc, const int8_t *w,
                                  const int32_t *bias, const int32_t *mult, const int32_t *shift, int32_t small,
@@ -226,33 +291,51 @@ EDGENAS_INLINE void edgenas_conv(const int8_t *x, int32_t xh, int32_t xw, int32_
 #if EDGENAS_USE_DSP
     int32_t k = kh * kw * xc;
     int32_t k4 = (k + 3) / 4 * 4;
-    uint32_t *col0 = (uint32_t *)scratch;
-    uint32_t *col1 = col0 + k4 / 2;
-    int8_t *patch = (int8_t *)(col1 + k4 / 2);
+    uint32_t *cols = (uint32_t *)scratch;
+    int8_t *patch = (int8_t *)(cols + k4);
+    uint32_t offset2 = edgenas_offset2(in_offset);
     int32_t pixels = yh * yw;
     for (int32_t p = 0; p < pixels; p += 2) {
         int32_t two = p + 1 < pixels;
-        for (int32_t j = 0; j <= two; j++) {
-            int32_t oy = (p + j) / yw, ox = (p + j) % yw;
-            int32_t n = 0;
-            for (int32_t ky = 0; ky < kh; ky++) {
-                int32_t iy = oy * sh + ky - pt;
-                for (int32_t kx = 0; kx < kw; kx++) {
-                    int32_t ix = ox * sw + kx - pl;
-                    if (iy < 0 || iy >= xh || ix < 0 || ix >= xw) {
-                        memset(patch + n, (int8_t)(-in_offset), (size_t)xc);
-                    } else {
-                        memcpy(patch + n, x + (iy * xw + ix) * xc, (size_t)xc);
+        for (int32_t j = 0; j < 2; j++) {
+            int32_t q = two ? p + j : p;
+            int32_t oy = q / yw, ox = q % yw;
+            uint32_t *col = cols + 2 * j;
+            if (xc % 4 == 0) {
+                /* whole groups per tap: widened straight from the input, pads as zeros */
+                for (int32_t ky = 0; ky < kh; ky++) {
+                    int32_t iy = oy * sh + ky - pt;
+                    for (int32_t kx = 0; kx < kw; kx++) {
+                        int32_t ix = ox * sw + kx - pl;
+                        if (iy < 0 || iy >= xh || ix < 0 || ix >= xw) {
+                            for (int32_t g = 0; g < xc / 4; g++) {
+                                col[4 * g] = 0;
+                                col[4 * g + 1] = 0;
+                            }
+                        } else {
+                            edgenas_widen(x + (iy * xw + ix) * xc, xc, offset2, col);
+                        }
+                        col += xc;
                     }
-                    n += xc;
                 }
+            } else {
+                int32_t n = 0;
+                for (int32_t ky = 0; ky < kh; ky++) {
+                    int32_t iy = oy * sh + ky - pt;
+                    for (int32_t kx = 0; kx < kw; kx++) {
+                        int32_t ix = ox * sw + kx - pl;
+                        if (iy < 0 || iy >= xh || ix < 0 || ix >= xw) {
+                            memset(patch + n, (int8_t)(-in_offset), (size_t)xc);
+                        } else {
+                            memcpy(patch + n, x + (iy * xw + ix) * xc, (size_t)xc);
+                        }
+                        n += xc;
+                    }
+                }
+                edgenas_widen(patch, k, offset2, col);
             }
-            edgenas_widen(patch, k, in_offset, j == 0 ? col0 : col1);
         }
-        if (!two) {
-            memcpy(col1, col0, (size_t)k4 * 2);
-        }
-        edgenas_matmul_2px(col0, col1, k, w, bias, mult, shift, small, y + p * yc, two ? y + (p + 1) * yc : 0, yc,
+        edgenas_matmul_2px(cols, k, w, bias, mult, shift, small, y + p * yc, two ? y + (p + 1) * yc : 0, yc,
                            out_offset, act_min, act_max);
     }
 #else
@@ -298,14 +381,13 @@ EDGENAS_INLINE void edgenas_pointwise(const int8_t *x, int32_t pixels, int32_t x
                                       int32_t act_max, void *scratch)
 {
 #if EDGENAS_USE_DSP
-    int32_t k4 = (xc + 3) / 4 * 4;
-    uint32_t *col0 = (uint32_t *)scratch;
-    uint32_t *col1 = col0 + k4 / 2;
+    uint32_t *cols = (uint32_t *)scratch;
+    uint32_t offset2 = edgenas_offset2(in_offset);
     for (int32_t p = 0; p < pixels; p += 2) {
         int32_t two = p + 1 < pixels;
-        edgenas_widen(x + p * xc, xc, in_offset, col0);
-        edgenas_widen(x + (two ? p + 1 : p) * xc, xc, in_offset, col1);
-        edgenas_matmul_2px(col0, col1, xc, w, bias, mult, shift, small, y + p * yc, two ? y + (p + 1) * yc : 0, yc,
+        edgenas_widen(x + p * xc, xc, offset2, cols);
+        edgenas_widen(x + (two ? p + 1 : p) * xc, xc, offset2, cols + 2);
+        edgenas_matmul_2px(cols, xc, w, bias, mult, shift, small, y + p * yc, two ? y + (p + 1) * yc : 0, yc,
                            out_offset, act_min, act_max);
     }
 #else
