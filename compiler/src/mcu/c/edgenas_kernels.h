@@ -411,9 +411,10 @@ EDGENAS_INLINE void edgenas_pointwise(const int8_t *x, int32_t pixels, int32_t x
  * zero-padded scratch plane (pads hold -in_offset), then its outputs are written to channel
  * c's places in y. y may be x: it only overwrites values of channels already copied.
  * The input offset is folded into the accumulator's start (in_offset * the filter's sum),
- * which pads cancel exactly. w: [c][kh][kw]. With DSP, window rows go four taps at a
- * time (kernels up to EDGENAS_DW_MAX_KERNEL): a row's last word may reach 3 bytes past
- * the plane, hence the 4 more bytes of scratch.
+ * which pads cancel exactly. w: [c][kh][kw]. With DSP, 3-wide kernels at stride 1 give two
+ * outputs per window-row word; other kernels up to EDGENAS_DW_MAX_KERNEL go four taps
+ * per word: a row's last word may reach 3 bytes past the plane, hence the 4 more bytes of
+ * scratch.
  * Scratch: round4((xh + pt + pb) * (xw + pl + pr)) + 4 bytes.
  */
 EDGENAS_INLINE void edgenas_depthwise(const int8_t *x, int32_t xh, int32_t xw, int32_t c, const int8_t *w,
@@ -432,8 +433,10 @@ EDGENAS_INLINE void edgenas_depthwise(const int8_t *x, int32_t xh, int32_t xw, i
         for (int32_t iy = 0; iy < xh; iy++) {
             int8_t *row = plane + (iy + pt) * pw + pl;
             const int8_t *src = x + iy * xw * c + ch;
+#pragma GCC unroll 4
             for (int32_t ix = 0; ix < xw; ix++) {
-                row[ix] = src[ix * c];
+                *row++ = *src;
+                src += c;
             }
         }
         const int8_t *f = w + ch * kh * kw;
@@ -443,12 +446,58 @@ EDGENAS_INLINE void edgenas_depthwise(const int8_t *x, int32_t xh, int32_t xw, i
         }
         int8_t *out = y + ch;
 #if EDGENAS_USE_DSP
+        if (kw == 3 && sw == 1 && kh <= EDGENAS_DW_MAX_KERNEL) {
+            /* two horizontally adjacent outputs per step from one word per window row
+             * (bytes b0..b3): the left one is (b0, b2).(w0, w2) + b1 * w1, the right one
+             * (b1, b3).(w0, w2) + b2 * w1 */
+            uint32_t outer[EDGENAS_DW_MAX_KERNEL];
+            int32_t middle[EDGENAS_DW_MAX_KERNEL];
+#pragma GCC unroll 8
+            for (int32_t ky = 0; ky < kh; ky++) {
+                outer[ky] = (uint32_t)(uint16_t)f[ky * 3] | ((uint32_t)(uint16_t)f[ky * 3 + 2] << 16);
+                middle[ky] = f[ky * 3 + 1];
+            }
+            for (int32_t oy = 0; oy < yh; oy++) {
+                const int8_t *win = plane + oy * sh * pw;
+                int8_t *o = out + oy * yw * c;
+                int32_t ox = 0;
+                for (; ox + 2 <= yw; ox += 2) {
+                    int32_t left = start, right = start;
+#pragma GCC unroll 8
+                    for (int32_t ky = 0; ky < kh; ky++) {
+                        uint32_t v = edgenas_load32(win + ky * pw);
+                        uint32_t even = edgenas_even_lanes(v), odd = edgenas_odd_lanes(v);
+                        left = __smlad(even, outer[ky], left);
+                        left = __smlabb((int32_t)odd, middle[ky], left);
+                        right = __smlad(odd, outer[ky], right);
+                        right = __smlatb((int32_t)even, middle[ky], right);
+                    }
+                    o[0] = edgenas_output(left, mult[ch], shift[ch], small, out_offset, act_min, act_max);
+                    o[c] = edgenas_output(right, mult[ch], shift[ch], small, out_offset, act_min, act_max);
+                    o += 2 * c;
+                    win += 2;
+                }
+                if (ox < yw) {
+                    int32_t acc = start;
+#pragma GCC unroll 8
+                    for (int32_t ky = 0; ky < kh; ky++) {
+                        uint32_t v = edgenas_load32(win + ky * pw);
+                        acc = __smlad(edgenas_even_lanes(v), outer[ky], acc);
+                        acc = __smlabb((int32_t)edgenas_odd_lanes(v), middle[ky], acc);
+                    }
+                    *o = edgenas_output(acc, mult[ch], shift[ch], small, out_offset, act_min, act_max);
+                }
+            }
+            continue;
+        }
         if (kh <= EDGENAS_DW_MAX_KERNEL && kw <= EDGENAS_DW_MAX_KERNEL) {
             /* each window row in groups of four taps: one word load, two SXTB16, two
              * SMLAD with the row's weights as q15 pairs (zero past kw) */
             int32_t groups = (kw + 3) / 4;
             uint32_t pairs[EDGENAS_DW_MAX_KERNEL * 2 * 2];
+#pragma GCC unroll 8
             for (int32_t ky = 0; ky < kh; ky++) {
+#pragma GCC unroll 2
                 for (int32_t g = 0; g < groups; g++) {
                     int32_t t[4];
                     for (int32_t q = 0; q < 4; q++) {
@@ -460,20 +509,22 @@ EDGENAS_INLINE void edgenas_depthwise(const int8_t *x, int32_t xh, int32_t xw, i
                 }
             }
             for (int32_t oy = 0; oy < yh; oy++) {
+                const int8_t *win = plane + oy * sh * pw;
                 for (int32_t ox = 0; ox < yw; ox++) {
-                    const int8_t *win = plane + oy * sh * pw + ox * sw;
                     int32_t acc = start;
+#pragma GCC unroll 8
                     for (int32_t ky = 0; ky < kh; ky++) {
                         const int8_t *row = win + ky * pw;
-                        const uint32_t *wp = pairs + ky * groups * 2;
+#pragma GCC unroll 2
                         for (int32_t g = 0; g < groups; g++) {
                             uint32_t v = edgenas_load32(row + 4 * g);
-                            acc = __smlad(edgenas_even_lanes(v), wp[2 * g], acc);
-                            acc = __smlad(edgenas_odd_lanes(v), wp[2 * g + 1], acc);
+                            acc = __smlad(edgenas_even_lanes(v), pairs[(ky * groups + g) * 2], acc);
+                            acc = __smlad(edgenas_odd_lanes(v), pairs[(ky * groups + g) * 2 + 1], acc);
                         }
                     }
                     *out = edgenas_output(acc, mult[ch], shift[ch], small, out_offset, act_min, act_max);
                     out += c;
+                    win += sw;
                 }
             }
             continue;
