@@ -123,8 +123,17 @@ fn c_comment(text: &str) -> String {
     text.replace("*/", "* /").replace(['\n', '\r'], " ")
 }
 
-fn array_i8(out: &mut String, name: &str, values: &[i8]) {
-    let _ = write!(out, "static const int8_t {name}[{}] __attribute__((aligned(4))) = {{", values.len().max(1));
+/// Zero bytes after a convolution's weights: the DSP dot product reads a filter's last
+/// group of four as one word, whose bytes past the filter meet zero activation lanes.
+const DOT_PADDING: usize = 3;
+
+/// A `const int8_t` array of `values` followed by `padding` zeros.
+fn array_i8(out: &mut String, name: &str, values: &[i8], padding: usize) {
+    let _ = write!(
+        out,
+        "static const int8_t {name}[{}] __attribute__((aligned(4))) = {{",
+        (values.len() + padding).max(1)
+    );
     if values.is_empty() {
         out.push('0');
     }
@@ -191,7 +200,7 @@ fn model_source(program: &Int8Program, schedule: &Schedule, plan: &MemoryPlan) -
         let call = match op {
             Int8Op::Conv(o) => {
                 let small = small_shifts(&o.requant);
-                array_i8(&mut c, &format!("w{i}"), &o.weights);
+                array_i8(&mut c, &format!("w{i}"), &o.weights, DOT_PADDING);
                 array_i32(&mut c, &format!("b{i}"), &o.bias);
                 multiplier_arrays(&mut c, i, &o.requant);
                 let win = &o.window;
@@ -242,7 +251,7 @@ fn model_source(program: &Int8Program, schedule: &Schedule, plan: &MemoryPlan) -
                         planar[ch * taps + t] = o.weights[t * o.channels + ch];
                     }
                 }
-                array_i8(&mut c, &format!("w{i}"), &planar);
+                array_i8(&mut c, &format!("w{i}"), &planar, 0);
                 array_i32(&mut c, &format!("b{i}"), &o.bias);
                 multiplier_arrays(&mut c, i, &o.requant);
                 format!(

@@ -65,14 +65,14 @@ EDGENAS_INLINE int8_t edgenas_clamp(int32_t v, int32_t lo, int32_t hi)
 }
 
 /* edgenas_requantize_small for shift <= -2 (m < 1/4): with DSP one SMMLA adds the rounding
- * half (2^(r-1) in the high word) to the product and keeps the high word. */
+ * half (2^(r-1) in the high word, r = -1 - shift = ~shift) to the product and keeps the
+ * high word. */
 EDGENAS_INLINE int32_t edgenas_requantize_smaller(int32_t x, int32_t mult, int32_t shift)
 {
 #if EDGENAS_USE_DSP
-    int32_t r = -1 - shift;
     int32_t high;
-    __asm("smmla %0, %1, %2, %3" : "=r"(high) : "r"(x), "r"(mult), "r"((int32_t)1 << (r - 1)));
-    return high >> r;
+    __asm("smmla %0, %1, %2, %3" : "=r"(high) : "r"(x), "r"(mult), "r"((int32_t)(0x40000000u >> (32 + shift))));
+    return high >> ~shift;
 #else
     return edgenas_requantize_small(x, mult, shift);
 #endif
@@ -116,12 +116,6 @@ EDGENAS_INLINE uint32_t edgenas_load32(const void *p)
     uint32_t v;
     memcpy(&v, p, 4);
     return v;
-}
-/* Value q (0..3) of a group of four held as [even pair, odd pair]. */
-EDGENAS_INLINE int32_t edgenas_lane(const uint32_t *pair, int32_t q)
-{
-    uint32_t word = pair[q & 1];
-    return (int16_t)(uint16_t)((q >> 1) ? (word >> 16) : (word & 0xffffu));
 }
 
 /*
@@ -200,13 +194,15 @@ EDGENAS_INLINE uint32_t edgenas_offset2(int32_t offset)
 
 /* Dot products of filters f0 and f1 (k int8 each) with two pixels' columns c (the
  * interleaved q15 pairs of edgenas_widen), added to acc = {f0.p0, f0.p1, f1.p0, f1.p1}.
- * Whole groups run in assembly, two per loop turn, with every value in a register (f1's
- * words are read at a literal offset from f0's); the values past the last whole group in C.
+ * All groups run in assembly, two per loop turn, with every value in a register (f1's
+ * words are read at a literal offset from f0's). A last group of fewer than four values
+ * reads up to three bytes past its filter (the next filter's, or the weight array's zero
+ * padding), which meet the zero lanes of its columns.
  * f1_offset: a literal, k (the next filter) or 0 (f1 is f0). */
 EDGENAS_INLINE void edgenas_dot_2x2(const int8_t *f0, int32_t f1_offset, const uint32_t *c, int32_t k, int32_t *acc)
 {
     int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
-    int32_t groups = k / 4;
+    int32_t groups = (k + 3) / 4;
     uint32_t x0e;
     uint32_t x0o;
     uint32_t x1e;
@@ -234,13 +230,6 @@ EDGENAS_INLINE void edgenas_dot_2x2(const int8_t *f0, int32_t f1_offset, const u
                            "bne 1b\n\t" EDGENAS_DOT_OPERANDS, [end] "r"(end)
                            : "cc", "memory");
         }
-    }
-    for (int32_t i = 0; i < k % 4; i++) {
-        int32_t v0 = edgenas_lane(c, i), v1 = edgenas_lane(c + 2, i);
-        a00 += f0[i] * v0;
-        a01 += f0[i] * v1;
-        a10 += f0[f1_offset + i] * v0;
-        a11 += f0[f1_offset + i] * v1;
     }
     acc[0] = a00;
     acc[1] = a01;
