@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::Command;
 
 use common::{edgenas, run_peer, stderr, test_seed};
-use edgenas_compiler::mcu::{eval_op, import_qdq_bytes, run_reference, verify_plan, Int8Program, McuModel};
+use edgenas_compiler::mcu::{eval_op, import_qdq_bytes, run_reference, verify_plan, Int8Program, Kernel, McuModel};
 use edgenas_compiler::quantize::Precision;
 use edgenas_compiler::rng::SeededRng;
 use edgenas_compiler::space::nb201::Nb201Genome;
@@ -180,7 +180,9 @@ fn agreement(ours: &[i8], theirs: &[i8]) -> Agreement {
     }
 }
 
-fn check_case(case: &Case, backend4: &McuBackend, backend7: &McuBackend) -> (Agreement, Agreement) {
+/// Checks one case everywhere; returns the per-op and end-to-end agreement with onnxruntime
+/// and how many fused expand-depthwise ops its lowering has.
+fn check_case(case: &Case, backend4: &McuBackend, backend7: &McuBackend) -> (Agreement, Agreement, usize) {
     let dir = tempfile::tempdir().expect("tempdir");
     let peer = peer_tensors(case, dir.path());
     let program = &case.program;
@@ -232,7 +234,18 @@ fn check_case(case: &Case, backend4: &McuBackend, backend7: &McuBackend) -> (Agr
         assert_eq!((flash, ram), (firmware.sizes.flash_bytes(), firmware.sizes.sram_bytes()), "{}: {name}", case.label);
         assert_eq!(symbol_size(&firmware.elf, "edgenas_arena"), lowered.memory.arena_bytes as u64);
     }
-    (per_op, end_to_end)
+    let fused: Vec<usize> = (0..lowered.schedule.ops.len())
+        .filter(|&i| lowered.schedule.ops[i].kernel == Kernel::ExpandDepthwise)
+        .collect();
+    if let Some(&head) = fused.first() {
+        // A fused pair reads its input while it writes the depthwise's output: the
+        // verifier must refuse a plan that lays one over the other.
+        let mut bad = lowered.plan.clone();
+        let (input, output) = (lowered.program.ops[head].inputs()[0], lowered.program.ops[head + 1].output());
+        bad.tensor_offsets[output.0] = bad.tensor_offsets[input.0];
+        assert!(verify_plan(&lowered.program, &lowered.schedule, &bad).is_err(), "{}: overlap not found", case.label);
+    }
+    (per_op, end_to_end, fused.len())
 }
 
 /// Reference, host C and QEMU M4/M7 (DSP and portable) agree bit for bit on ≥ 20 random
@@ -245,7 +258,7 @@ fn random_architectures_run_bit_identically_everywhere_and_agree_with_onnxruntim
     assert!(cases.len() > MBCONV_SAMPLES, "no NB201 architecture of {NB201_DRAWS} fit the flash");
     let backend4 = McuBackend::new(m4()).expect("M4 backend");
     let backend7 = McuBackend::new(m7()).expect("M7 backend");
-    let results: Vec<(String, Agreement, Agreement)> = std::thread::scope(|scope| {
+    let results: Vec<(String, Agreement, Agreement, usize)> = std::thread::scope(|scope| {
         let halves: Vec<_> = [0, 1]
             .map(|half| {
                 let (cases, b4, b7) = (&cases, &backend4, &backend7);
@@ -255,8 +268,8 @@ fn random_architectures_run_bit_identically_everywhere_and_agree_with_onnxruntim
                         .skip(half)
                         .step_by(2)
                         .map(|c| {
-                            let (per_op, e2e) = check_case(c, b4, b7);
-                            (c.label.clone(), per_op, e2e)
+                            let (per_op, e2e, fused) = check_case(c, b4, b7);
+                            (c.label.clone(), per_op, e2e, fused)
                         })
                         .collect::<Vec<_>>()
                 })
@@ -265,8 +278,12 @@ fn random_architectures_run_bit_identically_everywhere_and_agree_with_onnxruntim
             .collect();
         halves.into_iter().flat_map(|h| h.join().expect("a case panicked")).collect()
     });
+    // The fused expand-depthwise kernel is among what the bit-for-bit checks cover: the
+    // planner fuses the pair at the arena's peak of most mbconv-mcu architectures.
+    let fused_cases = results.iter().filter(|r| r.3 > 0).count();
+    assert!(fused_cases * 2 >= MBCONV_SAMPLES, "only {fused_cases} architectures have a fused expand-depthwise");
     let (mut values, mut exact, mut e2e_values, mut e2e_within, mut e2e_all_within) = (0, 0, 0, 0, 0);
-    for (label, per_op, e2e) in &results {
+    for (label, per_op, e2e, _) in &results {
         eprintln!(
             "{label}: per op {}/{} equal, max difference {}; output {}/{} within one step (max {})",
             per_op.exact, per_op.values, per_op.max_diff, e2e.within_one, e2e.values, e2e.max_diff
@@ -295,7 +312,7 @@ fn random_architectures_run_bit_identically_everywhere_and_agree_with_onnxruntim
     // |w| · s_in / s_out steps, several for these untrained heads over 64-320 channels
     // (measured: one differing value in 197 130 put an output 8 steps off). Where no op
     // differed, the chain must give onnxruntime's outputs exactly; the rest is reported.
-    for (label, per_op, e2e) in &results {
+    for (label, per_op, e2e, _) in &results {
         if per_op.exact == per_op.values {
             assert_eq!(e2e.exact, e2e.values, "{label}: every op agrees exactly, the output does not");
         }

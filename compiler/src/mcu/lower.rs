@@ -41,6 +41,20 @@ fn plan_in_place(program: &Int8Program, mut scheduled: Schedule) -> (Schedule, M
     (scheduled, plan)
 }
 
+/// The expand-depthwise fusions worth making ([`Schedule::fuse_expand_depthwise`]): each
+/// candidate pair, in order, is fused when the plan with it is smaller. Fusing costs
+/// instructions (the fused depthwise has no DSP path), so only a smaller arena pays.
+fn plan_fusions(program: &Int8Program, mut scheduled: Schedule, mut plan: MemoryPlan) -> (Schedule, MemoryPlan) {
+    for i in 0..scheduled.ops.len() {
+        let Some(fused) = scheduled.fuse_expand_depthwise(program, i) else { continue };
+        let with = plan_memory(program, &fused, PlanStrategy::Edgenas);
+        if with.arena_bytes < plan.arena_bytes {
+            (scheduled, plan) = (fused, with);
+        }
+    }
+    (scheduled, plan)
+}
+
 /// A program lowered for a microcontroller.
 #[derive(Debug, Clone)]
 pub struct McuModel {
@@ -52,11 +66,12 @@ pub struct McuModel {
 }
 
 impl McuModel {
-    /// Lowers `program`: DSP kernels when `dsp`, in-place ops, the edgenas plan (checked by
-    /// [`verify_plan`]) and the generated C.
+    /// Lowers `program`: DSP kernels when `dsp`, in-place ops, expand-depthwise fusions,
+    /// the edgenas plan (checked by [`verify_plan`]) and the generated C.
     pub fn lower(program: Int8Program, dsp: bool) -> Result<Self, McuError> {
         program.check()?;
         let (scheduled, plan) = plan_in_place(&program, schedule(&program, dsp, true));
+        let (scheduled, plan) = plan_fusions(&program, scheduled, plan);
         verify_plan(&program, &scheduled, &plan).map_err(McuError::Malformed)?;
         let baseline = schedule(&program, dsp, false);
         let greedy = plan_memory(&program, &baseline, PlanStrategy::GreedyBySize);

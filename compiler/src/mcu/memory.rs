@@ -1,11 +1,13 @@
 //! The static memory plan: every activation and every kernel's scratch placed in one arena
 //! by liveness over the execution order.
 //!
-//! Time steps: the input is copied into the arena at step 0, op `i` runs at step `i + 1`,
-//! the output is copied out after the last op. A tensor lives from the step that writes it
-//! to the last step that reads it; scratch lives during its op only. Two buffers whose
-//! lives meet must not share a byte, except an op's output laid over the input it
-//! overwrites in place ([`super::OpSchedule::in_place`]), which starts at the same offset.
+//! Time steps: the input is copied into the arena at step 0, op `i` runs at step `i + 1`
+//! (an op fused into the one before it runs at that op's step, and the tensor between them
+//! is transient: it never lies in the arena), the output is copied out after the last op.
+//! A tensor lives from the step that writes it to the last step that reads it; scratch
+//! lives during its op only. Two buffers whose lives meet must not share a byte, except an
+//! op's output laid over the input it overwrites in place ([`super::OpSchedule::in_place`]),
+//! which starts at the same offset.
 
 use super::program::{Int8Program, TensorId};
 use super::schedule::Schedule;
@@ -60,24 +62,27 @@ fn align(n: usize) -> usize {
     n.div_ceil(ARENA_ALIGN) * ARENA_ALIGN
 }
 
-/// Life of every tensor as `(first, last)` steps.
-fn lifetimes(program: &Int8Program) -> Vec<(usize, usize)> {
+/// Life of every tensor as `(first, last)` steps ([`Schedule::step`]: a fused op runs at
+/// its fusing op's step).
+fn lifetimes(program: &Int8Program, schedule: &Schedule) -> Vec<(usize, usize)> {
     let steps = program.ops.len() + 1;
     let mut life: Vec<(usize, usize)> = vec![(0, 0); program.tensors.len()];
     for (i, op) in program.ops.iter().enumerate() {
-        life[op.output().0] = (i + 1, i + 1);
+        let step = schedule.step(i);
+        life[op.output().0] = (step, step);
     }
     for (i, op) in program.ops.iter().enumerate() {
         for t in op.inputs() {
-            life[t.0].1 = life[t.0].1.max(i + 1);
+            life[t.0].1 = life[t.0].1.max(schedule.step(i));
         }
     }
     life[program.output.0].1 = steps;
     life
 }
 
+/// The buffers to place; a transient tensor ([`Schedule::is_transient`]) has none.
 fn buffers(program: &Int8Program, schedule: &Schedule, merge_in_place: bool) -> Vec<Buffer> {
-    let life = lifetimes(program);
+    let life = lifetimes(program, schedule);
     let n = program.tensors.len();
     let mut group: Vec<usize> = (0..n).collect();
     fn root(group: &mut [usize], mut t: usize) -> usize {
@@ -96,10 +101,12 @@ fn buffers(program: &Int8Program, schedule: &Schedule, merge_in_place: bool) -> 
         }
     }
     let mut by_root: Vec<Option<Buffer>> = vec![None; n];
-    for t in 0..n {
+    for (t, &(first, last)) in life.iter().enumerate() {
+        if schedule.is_transient(program, TensorId(t)) {
+            continue;
+        }
         let r = root(&mut group, t);
         let size = align(program.tensors[t].shape.len());
-        let (first, last) = life[t];
         let b = by_root[r].get_or_insert(Buffer { size: 0, first, last, tensors: Vec::new(), scratch_of: None });
         b.size = b.size.max(size);
         b.first = b.first.min(first);
@@ -111,8 +118,8 @@ fn buffers(program: &Int8Program, schedule: &Schedule, merge_in_place: bool) -> 
         if s.scratch_bytes > 0 {
             out.push(Buffer {
                 size: align(s.scratch_bytes),
-                first: i + 1,
-                last: i + 1,
+                first: schedule.step(i),
+                last: schedule.step(i),
                 tensors: vec![],
                 scratch_of: Some(i),
             });
@@ -203,8 +210,9 @@ pub fn plan_memory(program: &Int8Program, schedule: &Schedule, strategy: PlanStr
 /// Checks `plan` buffer pair by buffer pair: every tensor and scratch lies inside the arena
 /// at an aligned offset, and no two whose lives meet share a byte, except an in-place
 /// op's output and the input it overwrites, which must start at the same offset.
+/// Transient tensors ([`Schedule::is_transient`]) are not in the arena and not checked.
 pub fn verify_plan(program: &Int8Program, schedule: &Schedule, plan: &MemoryPlan) -> Result<(), String> {
-    let life = lifetimes(program);
+    let life = lifetimes(program, schedule);
     struct Item {
         what: String,
         offset: usize,
@@ -217,6 +225,7 @@ pub fn verify_plan(program: &Int8Program, schedule: &Schedule, plan: &MemoryPlan
         .tensors
         .iter()
         .enumerate()
+        .filter(|(t, _)| !schedule.is_transient(program, TensorId(*t)))
         .map(|(t, tensor)| Item {
             what: format!("tensor `{}`", tensor.name),
             offset: plan.tensor_offsets[t],
@@ -232,8 +241,8 @@ pub fn verify_plan(program: &Int8Program, schedule: &Schedule, plan: &MemoryPlan
                 what: format!("scratch of `{}`", program.ops[i].name()),
                 offset: plan.scratch_offsets[i],
                 size: s.scratch_bytes,
-                first: i + 1,
-                last: i + 1,
+                first: schedule.step(i),
+                last: schedule.step(i),
                 tensor: None,
             });
         }

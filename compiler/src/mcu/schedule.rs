@@ -25,6 +25,13 @@ pub enum Kernel {
     MaxPool,
     /// Channel by channel, writing channel `c` at index `c`: in place without scratch.
     GlobalAvgPool,
+    /// A pointwise expansion that also runs the depthwise convolution after it
+    /// ([`Kernel::Fused`]), row by row through a ring of expanded rows in its scratch: the
+    /// expanded tensor never lies whole in the arena, and the depthwise's output is
+    /// written by this op.
+    ExpandDepthwise,
+    /// An op computed by the op before it ([`Kernel::ExpandDepthwise`]): no code of its own.
+    Fused,
 }
 
 impl Kernel {
@@ -59,6 +66,60 @@ pub struct Schedule {
     pub dsp: bool,
     pub ops: Vec<OpSchedule>,
 }
+
+impl Schedule {
+    /// Whether tensor `t` never lies in the arena: the output of an
+    /// [`Kernel::ExpandDepthwise`] op, consumed row by row inside it.
+    pub fn is_transient(&self, program: &Int8Program, t: TensorId) -> bool {
+        program.ops.iter().zip(&self.ops).any(|(op, s)| s.kernel == Kernel::ExpandDepthwise && op.output() == t)
+    }
+
+    /// The step at which op `i` runs ([`super::memory`]'s time steps): `i + 1`, or its
+    /// fusing op's step for a [`Kernel::Fused`] op.
+    pub fn step(&self, i: usize) -> usize {
+        if self.ops[i].kernel == Kernel::Fused {
+            i
+        } else {
+            i + 1
+        }
+    }
+
+    /// The schedule with the pointwise op `expand` and the depthwise op after it fused
+    /// ([`Kernel::ExpandDepthwise`] and [`Kernel::Fused`]), or `None` when they cannot be:
+    /// the depthwise must read the pointwise's output and be its only reader, with a
+    /// kernel of at most 8×8 and a vertical stride no larger than the kernel.
+    pub fn fuse_expand_depthwise(&self, program: &Int8Program, expand: usize) -> Option<Schedule> {
+        let (Some(Int8Op::Conv(e)), Some(Int8Op::DepthwiseConv(d))) =
+            (program.ops.get(expand), program.ops.get(expand + 1))
+        else {
+            return None;
+        };
+        let readers = program.ops.iter().filter(|o| o.inputs().contains(&e.output)).count();
+        let w = &d.window;
+        let fits = w.kernel_h <= FUSED_MAX_KERNEL && w.kernel_w <= FUSED_MAX_KERNEL && w.stride_h <= w.kernel_h;
+        if self.ops[expand].kernel != Kernel::Pointwise
+            || self.ops[expand + 1].kernel != Kernel::Depthwise
+            || d.input != e.output
+            || readers != 1
+            || e.output == program.output
+            || !fits
+        {
+            return None;
+        }
+        let width = program.tensor(e.input).shape.w;
+        let row_bytes = (width + w.pad_left + w.pad_right) * e.out_channels;
+        let ring = ((w.kernel_h + 1) * row_bytes).div_ceil(4) * 4;
+        let pointwise = scratch_bytes(program, &program.ops[expand], Kernel::Pointwise, self.dsp);
+        let mut fused = self.clone();
+        fused.ops[expand] =
+            OpSchedule { kernel: Kernel::ExpandDepthwise, in_place: None, scratch_bytes: ring + pointwise };
+        fused.ops[expand + 1] = OpSchedule { kernel: Kernel::Fused, in_place: None, scratch_bytes: 0 };
+        Some(fused)
+    }
+}
+
+/// Largest kernel side of a fused depthwise (`EDGENAS_DW_MAX_KERNEL`).
+const FUSED_MAX_KERNEL: usize = 8;
 
 /// Chooses every op's kernel for `dsp` and, with `in_place`, lets every op that can
 /// overwrite an input that dies there do so (the program input too: `edgenas_invoke`

@@ -538,6 +538,72 @@ EDGENAS_INLINE void edgenas_depthwise(const int8_t *x, int32_t xh, int32_t xw, i
     }
 }
 
+/*
+ * A pointwise expansion and the depthwise convolution that reads it, fused so that the
+ * expanded tensor (xh x xw x ec) is never stored whole: the same values as
+ * edgenas_pointwise into it, then edgenas_depthwise from it. Expanded rows are computed
+ * once each, in order, when an output row's window first needs them, into a ring of kh
+ * rows padded left and right with the depthwise's pad value; window rows above or below
+ * the map read a row of pad values. e_*: the pointwise (weights [ec][xc]); d_*: the
+ * depthwise (weights [ec][kh][kw]). kh, kw <= EDGENAS_DW_MAX_KERNEL, sh <= kh.
+ * Scratch: round4((kh + 1) * (xw + pl + pr) * ec) bytes (the ring and the pad row), then
+ * edgenas_pointwise's scratch for xc input channels, 4-aligned.
+ */
+EDGENAS_INLINE void edgenas_expand_depthwise(const int8_t *x, int32_t xh, int32_t xw, int32_t xc, const int8_t *e_w,
+                                             const int32_t *e_bias, const int32_t *e_mult, const int32_t *e_shift,
+                                             int32_t e_small, int32_t ec, int32_t e_in_offset, int32_t e_out_offset,
+                                             int32_t e_act_min, int32_t e_act_max, const int8_t *d_w,
+                                             const int32_t *d_bias, const int32_t *d_mult, const int32_t *d_shift,
+                                             int32_t d_small, int8_t *y, int32_t yh, int32_t yw, int32_t kh,
+                                             int32_t kw, int32_t sh, int32_t sw, int32_t pt, int32_t pl, int32_t pr,
+                                             int32_t d_in_offset, int32_t d_out_offset, int32_t d_act_min,
+                                             int32_t d_act_max, void *scratch)
+{
+    int32_t row_bytes = (xw + pl + pr) * ec;
+    int8_t *ring = (int8_t *)scratch;
+    int8_t *pad_row = ring + kh * row_bytes;
+    void *pointwise_scratch = ring + ((kh + 1) * row_bytes + 3) / 4 * 4;
+    memset(ring, (int8_t)(-d_in_offset), (size_t)((kh + 1) * row_bytes));
+    int32_t computed = 0;
+    for (int32_t oy = 0; oy < yh; oy++) {
+        const int8_t *rows[EDGENAS_DW_MAX_KERNEL];
+        for (int32_t ky = 0; ky < kh; ky++) {
+            int32_t iy = oy * sh + ky - pt;
+            if (iy < 0 || iy >= xh) {
+                rows[ky] = pad_row;
+                continue;
+            }
+            for (; computed <= iy; computed++) {
+                edgenas_pointwise(x + computed * xw * xc, xw, xc, e_w, e_bias, e_mult, e_shift, e_small,
+                                  ring + (computed % kh) * row_bytes + pl * ec, ec, e_in_offset, e_out_offset,
+                                  e_act_min, e_act_max, pointwise_scratch);
+            }
+            rows[ky] = ring + (iy % kh) * row_bytes;
+        }
+        for (int32_t ch = 0; ch < ec; ch++) {
+            const int8_t *f = d_w + ch * kh * kw;
+            int32_t start = d_bias[ch];
+            for (int32_t t = 0; t < kh * kw; t++) {
+                start += d_in_offset * f[t];
+            }
+            int8_t *out = y + oy * yw * ec + ch;
+            for (int32_t ox = 0; ox < yw; ox++) {
+                int32_t acc = start;
+#pragma GCC unroll 8
+                for (int32_t ky = 0; ky < kh; ky++) {
+                    const int8_t *px = rows[ky] + ox * sw * ec + ch;
+#pragma GCC unroll 8
+                    for (int32_t kx = 0; kx < kw; kx++) {
+                        acc += f[ky * kw + kx] * px[kx * ec];
+                    }
+                }
+                *out = edgenas_output(acc, d_mult[ch], d_shift[ch], d_small, d_out_offset, d_act_min, d_act_max);
+                out += ec;
+            }
+        }
+    }
+}
+
 /* Element-wise add of n values (TFLite's quantized add); y may be a or b. */
 EDGENAS_INLINE void edgenas_add(const int8_t *a, const int8_t *b, int8_t *y, int32_t n, int32_t a_offset,
                                 int32_t a_mult, int32_t a_shift, int32_t b_offset, int32_t b_mult, int32_t b_shift,
