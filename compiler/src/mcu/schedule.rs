@@ -107,8 +107,8 @@ impl Schedule {
             return None;
         }
         let width = program.tensor(e.input).shape.w;
-        let row_bytes = (width + w.pad_left + w.pad_right) * e.out_channels;
-        let ring = ((w.kernel_h + 1) * row_bytes).div_ceil(4) * 4;
+        let padded = width + w.pad_left + w.pad_right;
+        let ring = ((w.kernel_h * e.out_channels + 1) * padded + 4).div_ceil(4) * 4;
         let pointwise = scratch_bytes(program, &program.ops[expand], Kernel::Pointwise, self.dsp);
         let mut fused = self.clone();
         fused.ops[expand] =

@@ -237,29 +237,30 @@ EDGENAS_INLINE void edgenas_dot_2x2(const int8_t *f0, int32_t f1_offset, const u
     acc[3] = a11;
 }
 
-/* The output channels of two pixels (y0, and y1 unless null) from their interleaved
- * columns, two filters at a time. w: [yc][k]. */
+/* The output channels of two pixels (y0, and y1 unless null; channel oc at y[oc * ycs])
+ * from their interleaved columns, two filters at a time. w: [yc][k]. */
 EDGENAS_INLINE void edgenas_matmul_2px(const uint32_t *cols, int32_t k, const int8_t *w, const int32_t *bias,
                                        const int32_t *mult, const int32_t *shift, int32_t small, int8_t *y0,
-                                       int8_t *y1, int32_t yc, int32_t out_offset, int32_t act_min, int32_t act_max)
+                                       int8_t *y1, int32_t yc, int32_t ycs, int32_t out_offset, int32_t act_min,
+                                       int32_t act_max)
 {
     int32_t oc = 0;
     for (; oc + 2 <= yc; oc += 2) {
         int32_t acc[4] = {bias[oc], bias[oc], bias[oc + 1], bias[oc + 1]};
         edgenas_dot_2x2(w + oc * k, k, cols, k, acc);
-        y0[oc] = edgenas_output(acc[0], mult[oc], shift[oc], small, out_offset, act_min, act_max);
-        y0[oc + 1] = edgenas_output(acc[2], mult[oc + 1], shift[oc + 1], small, out_offset, act_min, act_max);
+        y0[oc * ycs] = edgenas_output(acc[0], mult[oc], shift[oc], small, out_offset, act_min, act_max);
+        y0[(oc + 1) * ycs] = edgenas_output(acc[2], mult[oc + 1], shift[oc + 1], small, out_offset, act_min, act_max);
         if (y1) {
-            y1[oc] = edgenas_output(acc[1], mult[oc], shift[oc], small, out_offset, act_min, act_max);
-            y1[oc + 1] = edgenas_output(acc[3], mult[oc + 1], shift[oc + 1], small, out_offset, act_min, act_max);
+            y1[oc * ycs] = edgenas_output(acc[1], mult[oc], shift[oc], small, out_offset, act_min, act_max);
+            y1[(oc + 1) * ycs] = edgenas_output(acc[3], mult[oc + 1], shift[oc + 1], small, out_offset, act_min, act_max);
         }
     }
     if (oc < yc) {
         int32_t acc[4] = {bias[oc], bias[oc], bias[oc], bias[oc]};
         edgenas_dot_2x2(w + oc * k, 0, cols, k, acc);
-        y0[oc] = edgenas_output(acc[0], mult[oc], shift[oc], small, out_offset, act_min, act_max);
+        y0[oc * ycs] = edgenas_output(acc[0], mult[oc], shift[oc], small, out_offset, act_min, act_max);
         if (y1) {
-            y1[oc] = edgenas_output(acc[1], mult[oc], shift[oc], small, out_offset, act_min, act_max);
+            y1[oc * ycs] = edgenas_output(acc[1], mult[oc], shift[oc], small, out_offset, act_min, act_max);
         }
     }
 }
@@ -324,7 +325,7 @@ EDGENAS_INLINE void edgenas_conv(const int8_t *x, int32_t xh, int32_t xw, int32_
                 edgenas_widen(patch, k, offset2, col);
             }
         }
-        edgenas_matmul_2px(cols, k, w, bias, mult, shift, small, y + p * yc, two ? y + (p + 1) * yc : 0, yc,
+        edgenas_matmul_2px(cols, k, w, bias, mult, shift, small, y + p * yc, two ? y + (p + 1) * yc : 0, yc, 1,
                            out_offset, act_min, act_max);
     }
 #else
@@ -361,13 +362,15 @@ EDGENAS_INLINE void edgenas_conv(const int8_t *x, int32_t xh, int32_t xw, int32_
 }
 
 /*
- * 1x1 convolution, stride 1, no padding, over `pixels` pixels. w: [yc][xc].
+ * 1x1 convolution, stride 1, no padding, over `pixels` pixels. w: [yc][xc]. Output channel
+ * oc of pixel p at y[p * yps + oc * ycs] (HWC: yps = yc, ycs = 1).
  * Scratch (DSP only): 2 * 2 * round4(xc) bytes, 4-aligned.
  */
-EDGENAS_INLINE void edgenas_pointwise(const int8_t *x, int32_t pixels, int32_t xc, const int8_t *w,
-                                      const int32_t *bias, const int32_t *mult, const int32_t *shift, int32_t small,
-                                      int8_t *y, int32_t yc, int32_t in_offset, int32_t out_offset, int32_t act_min,
-                                      int32_t act_max, void *scratch)
+EDGENAS_INLINE void edgenas_pointwise_strided(const int8_t *x, int32_t pixels, int32_t xc, const int8_t *w,
+                                              const int32_t *bias, const int32_t *mult, const int32_t *shift,
+                                              int32_t small, int8_t *y, int32_t yc, int32_t yps, int32_t ycs,
+                                              int32_t in_offset, int32_t out_offset, int32_t act_min,
+                                              int32_t act_max, void *scratch)
 {
 #if EDGENAS_USE_DSP
     uint32_t *cols = (uint32_t *)scratch;
@@ -376,7 +379,7 @@ EDGENAS_INLINE void edgenas_pointwise(const int8_t *x, int32_t pixels, int32_t x
         int32_t two = p + 1 < pixels;
         edgenas_widen(x + p * xc, xc, offset2, cols);
         edgenas_widen(x + (two ? p + 1 : p) * xc, xc, offset2, cols + 2);
-        edgenas_matmul_2px(cols, xc, w, bias, mult, shift, small, y + p * yc, two ? y + (p + 1) * yc : 0, yc,
+        edgenas_matmul_2px(cols, xc, w, bias, mult, shift, small, y + p * yps, two ? y + (p + 1) * yps : 0, yc, ycs,
                            out_offset, act_min, act_max);
     }
 #else
@@ -389,21 +392,180 @@ EDGENAS_INLINE void edgenas_pointwise(const int8_t *x, int32_t pixels, int32_t x
             for (int32_t ci = 0; ci < xc; ci++) {
                 acc += f[ci] * (px[ci] + in_offset);
             }
-            y[p * yc + oc] = edgenas_output(acc, mult[oc], shift[oc], small, out_offset, act_min, act_max);
+            y[p * yps + oc * ycs] = edgenas_output(acc, mult[oc], shift[oc], small, out_offset, act_min, act_max);
+        }
+    }
+#endif
+}
+
+/* edgenas_pointwise_strided writing HWC. */
+EDGENAS_INLINE void edgenas_pointwise(const int8_t *x, int32_t pixels, int32_t xc, const int8_t *w,
+                                      const int32_t *bias, const int32_t *mult, const int32_t *shift, int32_t small,
+                                      int8_t *y, int32_t yc, int32_t in_offset, int32_t out_offset, int32_t act_min,
+                                      int32_t act_max, void *scratch)
+{
+    edgenas_pointwise_strided(x, pixels, xc, w, bias, mult, shift, small, y, yc, yc, 1, in_offset, out_offset,
+                              act_min, act_max, scratch);
+}
+
+/* One channel's depthwise filter (kh x kw int8 taps) as the row helper reads it: with DSP,
+ * per window row the q15 pairs (w0, w2) and w1 of a 3-wide filter, or pairs of four taps
+ * (zero past kw) of a wider one. */
+typedef struct {
+    int32_t start;
+#if EDGENAS_USE_DSP
+    uint32_t outer[EDGENAS_DW_MAX_KERNEL];
+    int32_t middle[EDGENAS_DW_MAX_KERNEL];
+    uint32_t pairs[EDGENAS_DW_MAX_KERNEL * 2 * 2];
+#endif
+} edgenas_dw_filter;
+
+/* The filter f of one channel, its accumulator start bias + in_offset * (sum of taps): the
+ * input offset folded in, which the pads (holding -in_offset) cancel exactly. */
+EDGENAS_INLINE void edgenas_dw_prepare(const int8_t *f, int32_t bias, int32_t in_offset, int32_t kh, int32_t kw,
+                                       edgenas_dw_filter *filter)
+{
+    int32_t start = bias;
+    for (int32_t t = 0; t < kh * kw; t++) {
+        start += in_offset * f[t];
+    }
+    filter->start = start;
+#if EDGENAS_USE_DSP
+    if (kh > EDGENAS_DW_MAX_KERNEL || kw > EDGENAS_DW_MAX_KERNEL) {
+        return;
+    }
+    if (kw == 3) {
+#pragma GCC unroll 8
+        for (int32_t ky = 0; ky < kh; ky++) {
+            filter->outer[ky] = (uint32_t)(uint16_t)f[ky * 3] | ((uint32_t)(uint16_t)f[ky * 3 + 2] << 16);
+            filter->middle[ky] = f[ky * 3 + 1];
+        }
+    }
+    int32_t groups = (kw + 3) / 4;
+#pragma GCC unroll 8
+    for (int32_t ky = 0; ky < kh; ky++) {
+#pragma GCC unroll 2
+        for (int32_t g = 0; g < groups; g++) {
+            int32_t t[4];
+            for (int32_t q = 0; q < 4; q++) {
+                int32_t kx = 4 * g + q;
+                t[q] = kx < kw ? f[ky * kw + kx] : 0;
+            }
+            filter->pairs[(ky * groups + g) * 2] = (uint32_t)(uint16_t)t[0] | ((uint32_t)(uint16_t)t[2] << 16);
+            filter->pairs[(ky * groups + g) * 2 + 1] = (uint32_t)(uint16_t)t[1] | ((uint32_t)(uint16_t)t[3] << 16);
         }
     }
 #endif
 }
 
 /*
+ * One output row (yw values, the x-th at out[x * out_step]) of one channel: the window of
+ * output x starts at rows[ky] + x * sw for window row ky (rows padded with -in_offset).
+ * With DSP, 3-wide kernels at stride 1 give two outputs per window-row word; other kernels
+ * up to EDGENAS_DW_MAX_KERNEL go four taps per word: a row's last word may reach 3 bytes
+ * past the window.
+ */
+EDGENAS_INLINE void edgenas_dw_row(const int8_t *const *rows, const int8_t *f, const edgenas_dw_filter *filter,
+                                   int32_t kh, int32_t kw, int32_t sw, int8_t *out, int32_t out_step, int32_t yw,
+                                   int32_t mult, int32_t shift, int32_t small, int32_t out_offset, int32_t act_min,
+                                   int32_t act_max)
+{
+    int32_t start = filter->start;
+#if EDGENAS_USE_DSP
+    if (kw == 3 && sw == 1 && kh <= EDGENAS_DW_MAX_KERNEL) {
+        /* from one word (bytes b0..b3) per window row: the left output takes
+         * (b0, b2).(w0, w2) + b1 * w1, the right one (b1, b3).(w0, w2) + b2 * w1; rows
+         * and taps copied to locals, which the unrolled loops keep in registers */
+        const int8_t *row[EDGENAS_DW_MAX_KERNEL];
+        uint32_t outer[EDGENAS_DW_MAX_KERNEL];
+        int32_t middle[EDGENAS_DW_MAX_KERNEL];
+#pragma GCC unroll 8
+        for (int32_t ky = 0; ky < kh; ky++) {
+            row[ky] = rows[ky];
+            outer[ky] = filter->outer[ky];
+            middle[ky] = filter->middle[ky];
+        }
+        int32_t ox = 0;
+        for (; ox + 2 <= yw; ox += 2) {
+            int32_t left = start, right = start;
+#pragma GCC unroll 8
+            for (int32_t ky = 0; ky < kh; ky++) {
+                uint32_t v = edgenas_load32(row[ky]);
+                row[ky] += 2;
+                uint32_t even = edgenas_even_lanes(v), odd = edgenas_odd_lanes(v);
+                left = __smlad(even, outer[ky], left);
+                left = __smlabb((int32_t)odd, middle[ky], left);
+                right = __smlad(odd, outer[ky], right);
+                right = __smlatb((int32_t)even, middle[ky], right);
+            }
+            out[0] = edgenas_output(left, mult, shift, small, out_offset, act_min, act_max);
+            out[out_step] = edgenas_output(right, mult, shift, small, out_offset, act_min, act_max);
+            out += 2 * out_step;
+        }
+        if (ox < yw) {
+            int32_t acc = start;
+#pragma GCC unroll 8
+            for (int32_t ky = 0; ky < kh; ky++) {
+                uint32_t v = edgenas_load32(row[ky]);
+                acc = __smlad(edgenas_even_lanes(v), outer[ky], acc);
+                acc = __smlabb((int32_t)edgenas_odd_lanes(v), middle[ky], acc);
+            }
+            *out = edgenas_output(acc, mult, shift, small, out_offset, act_min, act_max);
+        }
+        return;
+    }
+    if (kh <= EDGENAS_DW_MAX_KERNEL && kw <= EDGENAS_DW_MAX_KERNEL) {
+        int32_t groups = (kw + 3) / 4;
+        const int8_t *row[EDGENAS_DW_MAX_KERNEL];
+        uint32_t pairs[EDGENAS_DW_MAX_KERNEL * 2 * 2];
+#pragma GCC unroll 8
+        for (int32_t ky = 0; ky < kh; ky++) {
+            row[ky] = rows[ky];
+        }
+#pragma GCC unroll 32
+        for (int32_t q = 0; q < kh * groups * 2; q++) {
+            pairs[q] = filter->pairs[q];
+        }
+        for (int32_t ox = 0; ox < yw; ox++) {
+            int32_t acc = start;
+#pragma GCC unroll 8
+            for (int32_t ky = 0; ky < kh; ky++) {
+#pragma GCC unroll 2
+                for (int32_t g = 0; g < groups; g++) {
+                    uint32_t v = edgenas_load32(row[ky] + 4 * g);
+                    acc = __smlad(edgenas_even_lanes(v), pairs[(ky * groups + g) * 2], acc);
+                    acc = __smlad(edgenas_odd_lanes(v), pairs[(ky * groups + g) * 2 + 1], acc);
+                }
+                row[ky] += sw;
+            }
+            *out = edgenas_output(acc, mult, shift, small, out_offset, act_min, act_max);
+            out += out_step;
+        }
+        return;
+    }
+#endif
+    for (int32_t ox = 0; ox < yw; ox++) {
+        int32_t acc = start;
+        for (int32_t ky = 0; ky < kh; ky++) {
+            const int8_t *row = rows[ky] + ox * sw;
+            const int8_t *fk = f + ky * kw;
+#pragma GCC unroll 7
+            for (int32_t kx = 0; kx < kw; kx++) {
+                acc += fk[kx] * row[kx];
+            }
+        }
+        *out = edgenas_output(acc, mult, shift, small, out_offset, act_min, act_max);
+        out += out_step;
+    }
+}
+
+/*
  * Depthwise convolution, channel by channel: channel c's plane is copied into the
  * zero-padded scratch plane (pads hold -in_offset), then its outputs are written to channel
- * c's places in y. y may be x: it only overwrites values of channels already copied.
- * The input offset is folded into the accumulator's start (in_offset * the filter's sum),
- * which pads cancel exactly. w: [c][kh][kw]. With DSP, 3-wide kernels at stride 1 give two
- * outputs per window-row word; other kernels up to EDGENAS_DW_MAX_KERNEL go four taps
- * per word: a row's last word may reach 3 bytes past the plane, hence the 4 more bytes of
- * scratch.
+ * c's places in y, row by row (edgenas_dw_row). y may be x: it only overwrites values of
+ * channels already copied. w: [c][kh][kw]. A window row's last word may reach 3 bytes past
+ * the plane, hence the 4 more bytes of scratch. Kernels taller than EDGENAS_DW_MAX_KERNEL
+ * run tap by tap.
  * Scratch: round4((xh + pt + pb) * (xw + pl + pr)) + 4 bytes.
  */
 EDGENAS_INLINE void edgenas_depthwise(const int8_t *x, int32_t xh, int32_t xw, int32_t c, const int8_t *w,
@@ -429,111 +591,30 @@ EDGENAS_INLINE void edgenas_depthwise(const int8_t *x, int32_t xh, int32_t xw, i
             }
         }
         const int8_t *f = w + ch * kh * kw;
-        int32_t start = bias[ch];
-        for (int32_t t = 0; t < kh * kw; t++) {
-            start += in_offset * f[t];
-        }
-        int8_t *out = y + ch;
-#if EDGENAS_USE_DSP
-        if (kw == 3 && sw == 1 && kh <= EDGENAS_DW_MAX_KERNEL) {
-            /* two horizontally adjacent outputs per step from one word per window row
-             * (bytes b0..b3): the left one is (b0, b2).(w0, w2) + b1 * w1, the right one
-             * (b1, b3).(w0, w2) + b2 * w1 */
-            uint32_t outer[EDGENAS_DW_MAX_KERNEL];
-            int32_t middle[EDGENAS_DW_MAX_KERNEL];
-#pragma GCC unroll 8
-            for (int32_t ky = 0; ky < kh; ky++) {
-                outer[ky] = (uint32_t)(uint16_t)f[ky * 3] | ((uint32_t)(uint16_t)f[ky * 3 + 2] << 16);
-                middle[ky] = f[ky * 3 + 1];
-            }
+        edgenas_dw_filter filter;
+        edgenas_dw_prepare(f, bias[ch], in_offset, kh, kw, &filter);
+        if (kh > EDGENAS_DW_MAX_KERNEL) {
             for (int32_t oy = 0; oy < yh; oy++) {
-                const int8_t *win = plane + oy * sh * pw;
-                int8_t *o = out + oy * yw * c;
-                int32_t ox = 0;
-                for (; ox + 2 <= yw; ox += 2) {
-                    int32_t left = start, right = start;
-#pragma GCC unroll 8
-                    for (int32_t ky = 0; ky < kh; ky++) {
-                        uint32_t v = edgenas_load32(win + ky * pw);
-                        uint32_t even = edgenas_even_lanes(v), odd = edgenas_odd_lanes(v);
-                        left = __smlad(even, outer[ky], left);
-                        left = __smlabb((int32_t)odd, middle[ky], left);
-                        right = __smlad(odd, outer[ky], right);
-                        right = __smlatb((int32_t)even, middle[ky], right);
-                    }
-                    o[0] = edgenas_output(left, mult[ch], shift[ch], small, out_offset, act_min, act_max);
-                    o[c] = edgenas_output(right, mult[ch], shift[ch], small, out_offset, act_min, act_max);
-                    o += 2 * c;
-                    win += 2;
-                }
-                if (ox < yw) {
-                    int32_t acc = start;
-#pragma GCC unroll 8
-                    for (int32_t ky = 0; ky < kh; ky++) {
-                        uint32_t v = edgenas_load32(win + ky * pw);
-                        acc = __smlad(edgenas_even_lanes(v), outer[ky], acc);
-                        acc = __smlabb((int32_t)edgenas_odd_lanes(v), middle[ky], acc);
-                    }
-                    *o = edgenas_output(acc, mult[ch], shift[ch], small, out_offset, act_min, act_max);
-                }
-            }
-            continue;
-        }
-        if (kh <= EDGENAS_DW_MAX_KERNEL && kw <= EDGENAS_DW_MAX_KERNEL) {
-            /* each window row in groups of four taps: one word load, two SXTB16, two
-             * SMLAD with the row's weights as q15 pairs (zero past kw) */
-            int32_t groups = (kw + 3) / 4;
-            uint32_t pairs[EDGENAS_DW_MAX_KERNEL * 2 * 2];
-#pragma GCC unroll 8
-            for (int32_t ky = 0; ky < kh; ky++) {
-#pragma GCC unroll 2
-                for (int32_t g = 0; g < groups; g++) {
-                    int32_t t[4];
-                    for (int32_t q = 0; q < 4; q++) {
-                        int32_t kx = 4 * g + q;
-                        t[q] = kx < kw ? f[ky * kw + kx] : 0;
-                    }
-                    pairs[(ky * groups + g) * 2] = (uint32_t)(uint16_t)t[0] | ((uint32_t)(uint16_t)t[2] << 16);
-                    pairs[(ky * groups + g) * 2 + 1] = (uint32_t)(uint16_t)t[1] | ((uint32_t)(uint16_t)t[3] << 16);
-                }
-            }
-            for (int32_t oy = 0; oy < yh; oy++) {
-                const int8_t *win = plane + oy * sh * pw;
                 for (int32_t ox = 0; ox < yw; ox++) {
-                    int32_t acc = start;
-#pragma GCC unroll 8
-                    for (int32_t ky = 0; ky < kh; ky++) {
-                        const int8_t *row = win + ky * pw;
-#pragma GCC unroll 2
-                        for (int32_t g = 0; g < groups; g++) {
-                            uint32_t v = edgenas_load32(row + 4 * g);
-                            acc = __smlad(edgenas_even_lanes(v), pairs[(ky * groups + g) * 2], acc);
-                            acc = __smlad(edgenas_odd_lanes(v), pairs[(ky * groups + g) * 2 + 1], acc);
-                        }
+                    const int8_t *win = plane + oy * sh * pw + ox * sw;
+                    int32_t acc = filter.start;
+                    for (int32_t t = 0; t < kh * kw; t++) {
+                        acc += f[t] * win[(t / kw) * pw + t % kw];
                     }
-                    *out = edgenas_output(acc, mult[ch], shift[ch], small, out_offset, act_min, act_max);
-                    out += c;
-                    win += sw;
+                    y[(oy * yw + ox) * c + ch] =
+                        edgenas_output(acc, mult[ch], shift[ch], small, out_offset, act_min, act_max);
                 }
             }
             continue;
         }
-#endif
         for (int32_t oy = 0; oy < yh; oy++) {
-            for (int32_t ox = 0; ox < yw; ox++) {
-                const int8_t *win = plane + oy * sh * pw + ox * sw;
-                int32_t acc = start;
-                for (int32_t ky = 0; ky < kh; ky++) {
-                    const int8_t *row = win + ky * pw;
-                    const int8_t *fk = f + ky * kw;
-#pragma GCC unroll 7
-                    for (int32_t kx = 0; kx < kw; kx++) {
-                        acc += fk[kx] * row[kx];
-                    }
-                }
-                *out = edgenas_output(acc, mult[ch], shift[ch], small, out_offset, act_min, act_max);
-                out += c;
+            const int8_t *rows[EDGENAS_DW_MAX_KERNEL];
+#pragma GCC unroll 8
+            for (int32_t ky = 0; ky < kh; ky++) {
+                rows[ky] = plane + (oy * sh + ky) * pw;
             }
+            edgenas_dw_row(rows, f, &filter, kh, kw, sw, y + oy * yw * c + ch, c, yw, mult[ch], shift[ch], small,
+                           out_offset, act_min, act_max);
         }
     }
 }
@@ -543,11 +624,14 @@ EDGENAS_INLINE void edgenas_depthwise(const int8_t *x, int32_t xh, int32_t xw, i
  * expanded tensor (xh x xw x ec) is never stored whole: the same values as
  * edgenas_pointwise into it, then edgenas_depthwise from it. Expanded rows are computed
  * once each, in order, when an output row's window first needs them, into a ring of kh
- * rows padded left and right with the depthwise's pad value; window rows above or below
- * the map read a row of pad values. e_*: the pointwise (weights [ec][xc]); d_*: the
- * depthwise (weights [ec][kh][kw]). kh, kw <= EDGENAS_DW_MAX_KERNEL, sh <= kh.
- * Scratch: round4((kh + 1) * (xw + pl + pr) * ec) bytes (the ring and the pad row), then
- * edgenas_pointwise's scratch for xc input channels, 4-aligned.
+ * rows stored channel-planar (row r, channel ch: xw + pl + pr bytes at slot r % kh) and
+ * padded left and right with the depthwise's pad value; window rows above or below the map
+ * read a row of pad values. Each output row is then computed channel by channel
+ * (edgenas_dw_row). e_*: the pointwise (weights [ec][xc]); d_*: the depthwise (weights
+ * [ec][kh][kw]). kh, kw <= EDGENAS_DW_MAX_KERNEL, sh <= kh.
+ * Scratch: round4((kh * ec + 1) * (xw + pl + pr) + 4) bytes (the ring, the pad row and the
+ * 3 bytes a window row's last word may reach past them), then edgenas_pointwise's scratch
+ * for xc input channels.
  */
 EDGENAS_INLINE void edgenas_expand_depthwise(const int8_t *x, int32_t xh, int32_t xw, int32_t xc, const int8_t *e_w,
                                              const int32_t *e_bias, const int32_t *e_mult, const int32_t *e_shift,
@@ -559,47 +643,38 @@ EDGENAS_INLINE void edgenas_expand_depthwise(const int8_t *x, int32_t xh, int32_
                                              int32_t d_in_offset, int32_t d_out_offset, int32_t d_act_min,
                                              int32_t d_act_max, void *scratch)
 {
-    int32_t row_bytes = (xw + pl + pr) * ec;
+    int32_t pw = xw + pl + pr;
     int8_t *ring = (int8_t *)scratch;
-    int8_t *pad_row = ring + kh * row_bytes;
-    void *pointwise_scratch = ring + ((kh + 1) * row_bytes + 3) / 4 * 4;
-    memset(ring, (int8_t)(-d_in_offset), (size_t)((kh + 1) * row_bytes));
+    int8_t *pad_row = ring + kh * ec * pw;
+    void *pointwise_scratch = ring + ((kh * ec + 1) * pw + 4 + 3) / 4 * 4;
+    memset(ring, (int8_t)(-d_in_offset), (size_t)((kh * ec + 1) * pw + 4));
     int32_t computed = 0;
     for (int32_t oy = 0; oy < yh; oy++) {
-        const int8_t *rows[EDGENAS_DW_MAX_KERNEL];
+        const int8_t *slots[EDGENAS_DW_MAX_KERNEL];
         for (int32_t ky = 0; ky < kh; ky++) {
             int32_t iy = oy * sh + ky - pt;
             if (iy < 0 || iy >= xh) {
-                rows[ky] = pad_row;
+                slots[ky] = 0;
                 continue;
             }
             for (; computed <= iy; computed++) {
-                edgenas_pointwise(x + computed * xw * xc, xw, xc, e_w, e_bias, e_mult, e_shift, e_small,
-                                  ring + (computed % kh) * row_bytes + pl * ec, ec, e_in_offset, e_out_offset,
-                                  e_act_min, e_act_max, pointwise_scratch);
+                edgenas_pointwise_strided(x + computed * xw * xc, xw, xc, e_w, e_bias, e_mult, e_shift, e_small,
+                                          ring + (computed % kh) * ec * pw + pl, ec, 1, pw, e_in_offset,
+                                          e_out_offset, e_act_min, e_act_max, pointwise_scratch);
             }
-            rows[ky] = ring + (iy % kh) * row_bytes;
+            slots[ky] = ring + (iy % kh) * ec * pw;
         }
         for (int32_t ch = 0; ch < ec; ch++) {
             const int8_t *f = d_w + ch * kh * kw;
-            int32_t start = d_bias[ch];
-            for (int32_t t = 0; t < kh * kw; t++) {
-                start += d_in_offset * f[t];
-            }
-            int8_t *out = y + oy * yw * ec + ch;
-            for (int32_t ox = 0; ox < yw; ox++) {
-                int32_t acc = start;
+            edgenas_dw_filter filter;
+            edgenas_dw_prepare(f, d_bias[ch], d_in_offset, kh, kw, &filter);
+            const int8_t *rows[EDGENAS_DW_MAX_KERNEL];
 #pragma GCC unroll 8
-                for (int32_t ky = 0; ky < kh; ky++) {
-                    const int8_t *px = rows[ky] + ox * sw * ec + ch;
-#pragma GCC unroll 8
-                    for (int32_t kx = 0; kx < kw; kx++) {
-                        acc += f[ky * kw + kx] * px[kx * ec];
-                    }
-                }
-                *out = edgenas_output(acc, d_mult[ch], d_shift[ch], d_small, d_out_offset, d_act_min, d_act_max);
-                out += ec;
+            for (int32_t ky = 0; ky < kh; ky++) {
+                rows[ky] = slots[ky] ? slots[ky] + ch * pw : pad_row;
             }
+            edgenas_dw_row(rows, f, &filter, kh, kw, sw, y + oy * yw * ec + ch, ec, yw, d_mult[ch], d_shift[ch],
+                           d_small, d_out_offset, d_act_min, d_act_max);
         }
     }
 }
