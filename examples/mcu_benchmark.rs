@@ -32,12 +32,18 @@ fn int8(genome: &Genome, target: &Target) -> Result<Vec<u8>> {
     Ok(quantize_for_target(&emitted.onnx, Precision::Int8, target)?)
 }
 
-/// Layer type of an op for the table: dense convolutions by kernel size.
+/// Layer type of an op for the table: dense convolutions by kernel size, pointwise ones by
+/// their number of input channels (the multiply-accumulates per requantized output).
 fn layer_type(model: &McuModel, op: &Int8Op) -> String {
     match op {
         Int8Op::Conv(c) if op.kind(&model.program) == "conv" => {
             format!("conv {}x{}", c.window.kernel_h, c.window.kernel_w)
         }
+        Int8Op::Conv(c) if op.kind(&model.program) == "pointwise" => match c.in_channels {
+            0..32 => "pointwise, < 32 inputs".to_string(),
+            32..96 => "pointwise, 32-95 inputs".to_string(),
+            _ => "pointwise, >= 96 inputs".to_string(),
+        },
         other => other.kind(&model.program).to_string(),
     }
 }
@@ -151,22 +157,31 @@ fn main() -> Result<()> {
         }
     }
     // Dense 3x3 convolutions with 16-64 channels: an NB201 cell whose edges are all
-    // conv 3x3 or skip, small enough for the M4's flash.
+    // conv 3x3 or skip, small enough for the M4's flash; and on an M4 with 2 MiB of flash
+    // (STM32F429-class), where the DSP kernels' weights are pre-widened.
     let nb201 = Genome::Nb201(Nb201Genome::from_arch(&NB201_DENSE.parse()?));
-    let model = lower_for_mcu(&int8(&nb201, &m4)?, &m4)?;
-    for dsp in [true, false] {
-        let (mut n, mut macs) = (0, 0);
-        for (kind, count, m) in per_op(&model, &m4, &backend4, dsp)? {
-            if kind == "conv 3x3" {
-                n += count;
-                macs += m;
+    let mut m4_2mib = m4.clone();
+    m4_2mib.name = "cortex-m4-2mib".to_string();
+    m4_2mib.flash_kib = Some(2048);
+    for target in [&m4, &m4_2mib] {
+        let model = lower_for_mcu(&int8(&nb201, target)?, target)?;
+        let wide = model.schedule.ops.iter().filter(|s| s.wide_weights).count();
+        for dsp in [true, false] {
+            let (mut n, mut macs) = (0, 0);
+            for (kind, count, m) in per_op(&model, target, &backend4, dsp)? {
+                if kind == "conv 3x3" {
+                    n += count;
+                    macs += m;
+                }
             }
+            println!(
+                "nb201 {NB201_DENSE} on {}: conv 3x3 (16-64 channels) {:.3} instructions/MAC ({}, {macs} MACs, \
+                 {wide} convolutions with widened weights)",
+                target.name,
+                n as f64 / macs as f64,
+                if dsp { "DSP" } else { "portable" }
+            );
         }
-        println!(
-            "nb201 {NB201_DENSE}: conv 3x3 (16-64 channels) {:.3} instructions/MAC ({}, {macs} MACs)",
-            n as f64 / macs as f64,
-            if dsp { "DSP" } else { "portable" }
-        );
     }
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
     let worst = |v: &[f64]| v.iter().copied().fold(f64::MIN, f64::max);

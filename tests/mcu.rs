@@ -180,9 +180,16 @@ fn agreement(ours: &[i8], theirs: &[i8]) -> Agreement {
     }
 }
 
+/// What a lowering chose: fused expand-depthwise pairs and convolutions with pre-widened
+/// weights.
+struct Lowering {
+    fused: usize,
+    wide: usize,
+}
+
 /// Checks one case everywhere; returns the per-op and end-to-end agreement with onnxruntime
-/// and how many fused expand-depthwise ops its lowering has.
-fn check_case(case: &Case, backend4: &McuBackend, backend7: &McuBackend) -> (Agreement, Agreement, usize) {
+/// and what its lowering chose.
+fn check_case(case: &Case, backend4: &McuBackend, backend7: &McuBackend) -> (Agreement, Agreement, Lowering) {
     let dir = tempfile::tempdir().expect("tempdir");
     let peer = peer_tensors(case, dir.path());
     let program = &case.program;
@@ -245,7 +252,8 @@ fn check_case(case: &Case, backend4: &McuBackend, backend7: &McuBackend) -> (Agr
         bad.tensor_offsets[output.0] = bad.tensor_offsets[input.0];
         assert!(verify_plan(&lowered.program, &lowered.schedule, &bad).is_err(), "{}: overlap not found", case.label);
     }
-    (per_op, end_to_end, fused.len())
+    let wide = lowered.schedule.ops.iter().filter(|s| s.wide_weights).count();
+    (per_op, end_to_end, Lowering { fused: fused.len(), wide })
 }
 
 /// Reference, host C and QEMU M4/M7 (DSP and portable) agree bit for bit on ≥ 20 random
@@ -258,7 +266,7 @@ fn random_architectures_run_bit_identically_everywhere_and_agree_with_onnxruntim
     assert!(cases.len() > MBCONV_SAMPLES, "no NB201 architecture of {NB201_DRAWS} fit the flash");
     let backend4 = McuBackend::new(m4()).expect("M4 backend");
     let backend7 = McuBackend::new(m7()).expect("M7 backend");
-    let results: Vec<(String, Agreement, Agreement, usize)> = std::thread::scope(|scope| {
+    let results: Vec<(String, Agreement, Agreement, Lowering)> = std::thread::scope(|scope| {
         let halves: Vec<_> = [0, 1]
             .map(|half| {
                 let (cases, b4, b7) = (&cases, &backend4, &backend7);
@@ -280,8 +288,12 @@ fn random_architectures_run_bit_identically_everywhere_and_agree_with_onnxruntim
     });
     // The fused expand-depthwise kernel is among what the bit-for-bit checks cover: the
     // planner fuses the pair at the arena's peak of most mbconv-mcu architectures.
-    let fused_cases = results.iter().filter(|r| r.3 > 0).count();
+    // So are the DSP kernels' pre-widened weights, which every architecture whose int8
+    // constants take under half of the M4's flash has for its largest output maps.
+    let fused_cases = results.iter().filter(|r| r.3.fused > 0).count();
     assert!(fused_cases * 2 >= MBCONV_SAMPLES, "only {fused_cases} architectures have a fused expand-depthwise");
+    let wide_cases = results.iter().filter(|r| r.3.wide > 0).count();
+    assert!(wide_cases * 2 >= MBCONV_SAMPLES, "only {wide_cases} architectures have pre-widened weights");
     let (mut values, mut exact, mut e2e_values, mut e2e_within, mut e2e_all_within) = (0, 0, 0, 0, 0);
     for (label, per_op, e2e, _) in &results {
         eprintln!(

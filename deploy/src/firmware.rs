@@ -32,14 +32,17 @@ pub const MIN_STACK_BYTES: usize = 1024;
 const LARGEST_SHOWN: usize = 3;
 
 /// Lowers the integer-only QDQ model `onnx` for `target`: DSP kernels when the target's
-/// features name `dsp`.
+/// features name `dsp`, weights pre-widened within its flash
+/// ([`McuModel::lower_for_flash`]).
 pub fn lower_for_mcu(onnx: &[u8], target: &Target) -> Result<McuModel, DeployError> {
     if target.kind != TargetKind::Mcu {
         return Err(DeployError::Invalid(format!("target `{}` is not a microcontroller (kind `mcu`)", target.name)));
     }
     let dsp = target.features.iter().any(|f| f == "dsp");
     let program = import_qdq_bytes(onnx).map_err(|source| DeployError::Mcu { target: target.name.clone(), source })?;
-    McuModel::lower(program, dsp).map_err(|source| DeployError::Mcu { target: target.name.clone(), source })
+    let flash = target.flash_kib.unwrap_or(0) as usize * 1024;
+    McuModel::lower_for_flash(program, dsp, flash)
+        .map_err(|source| DeployError::Mcu { target: target.name.clone(), source })
 }
 
 fn listed(items: &[(String, usize)]) -> String {

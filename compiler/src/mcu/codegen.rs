@@ -127,6 +127,43 @@ fn c_comment(text: &str) -> String {
 /// group of four as one word, whose bytes past the filter meet zero activation lanes.
 const DOT_PADDING: usize = 3;
 
+/// `weights` (`[out_channels][k]`) pre-widened for `edgenas_dot_2x2_wide`: filter pair by
+/// filter pair, per group of four values each filter's 16-bit pairs (w0, w2), (w1, w3);
+/// zeros past `k` and for the missing filter of an odd last pair.
+fn wide_weights(weights: &[i8], out_channels: usize, k: usize) -> Vec<i16> {
+    let groups = k.div_ceil(4);
+    let mut wide = Vec::with_capacity(out_channels.div_ceil(2) * groups * 8);
+    for pair in 0..out_channels.div_ceil(2) {
+        for g in 0..groups {
+            for f in [2 * pair, 2 * pair + 1] {
+                let w = |j: usize| {
+                    if f < out_channels && 4 * g + j < k {
+                        i16::from(weights[f * k + 4 * g + j])
+                    } else {
+                        0
+                    }
+                };
+                wide.extend([w(0), w(2), w(1), w(3)]);
+            }
+        }
+    }
+    wide
+}
+
+fn array_i16(out: &mut String, name: &str, values: &[i16]) {
+    let _ = write!(out, "static const int16_t {name}[{}] __attribute__((aligned(4))) = {{", values.len().max(1));
+    if values.is_empty() {
+        out.push('0');
+    }
+    for (i, v) in values.iter().enumerate() {
+        if i % 16 == 0 {
+            out.push_str("\n    ");
+        }
+        let _ = write!(out, "{v},");
+    }
+    out.push_str("\n};\n");
+}
+
 /// A `const int8_t` array of `values` followed by `padding` zeros.
 fn array_i8(out: &mut String, name: &str, values: &[i8], padding: usize) {
     let _ =
@@ -217,11 +254,20 @@ fn model_source(program: &Int8Program, schedule: &Schedule, plan: &MemoryPlan) -
         let call = match op {
             Int8Op::Conv(o) => {
                 let small = small_shifts(&o.requant);
-                array_i8(&mut c, &format!("w{i}"), &o.weights, DOT_PADDING);
+                if sched.wide_weights {
+                    c.push_str("#if EDGENAS_USE_DSP\n");
+                    let k = o.window.taps() * o.in_channels;
+                    array_i16(&mut c, &format!("w{i}q"), &wide_weights(&o.weights, o.out_channels, k));
+                    c.push_str("#else\n");
+                    array_i8(&mut c, &format!("w{i}"), &o.weights, DOT_PADDING);
+                    c.push_str("#endif\n");
+                } else {
+                    array_i8(&mut c, &format!("w{i}"), &o.weights, DOT_PADDING);
+                }
                 array_i32(&mut c, &format!("b{i}"), &o.bias);
                 multiplier_arrays(&mut c, i, &o.requant);
                 let win = &o.window;
-                match sched.kernel {
+                let call = match sched.kernel {
                     Kernel::ExpandDepthwise => {
                         let Some(Int8Op::DepthwiseConv(d)) = program.ops.get(i + 1) else {
                             return Err(McuError::Malformed(format!("`{}` is fused with no depthwise after it", o.name)));
@@ -232,7 +278,7 @@ fn model_source(program: &Int8Program, schedule: &Schedule, plan: &MemoryPlan) -
                         let j = i + 1;
                         let d_out = program.tensor(d.output).shape;
                         format!(
-                            "edgenas_expand_depthwise({}, {}, {}, {}, w{i}, b{i}, m{i}, s{i}, {small}, {}, {}, {}, {}, {}, \
+                            "edgenas_expand_depthwise({}, {}, {}, {}, WEIGHTS, b{i}, m{i}, s{i}, {small}, {}, {}, {}, {}, {}, \
                              w{j}, b{j}, m{j}, s{j}, {d_small}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, \
                              {scratch})",
                             at(o.input),
@@ -261,7 +307,7 @@ fn model_source(program: &Int8Program, schedule: &Schedule, plan: &MemoryPlan) -
                         )
                     }
                     Kernel::Pointwise | Kernel::FullyConnected => format!(
-                        "edgenas_pointwise({}, {}, {}, w{i}, b{i}, m{i}, s{i}, {small}, {}, {}, {}, {}, {}, {}, {scratch})",
+                        "edgenas_pointwise({}, {}, {}, WEIGHTS, b{i}, m{i}, s{i}, {small}, {}, {}, {}, {}, {}, {}, {scratch})",
                         at(o.input),
                         in_shape.h * in_shape.w,
                         in_shape.c,
@@ -273,7 +319,7 @@ fn model_source(program: &Int8Program, schedule: &Schedule, plan: &MemoryPlan) -
                         o.act_max
                     ),
                     _ => format!(
-                        "edgenas_conv({}, {}, {}, {}, w{i}, b{i}, m{i}, s{i}, {small}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, \
+                        "edgenas_conv({}, {}, {}, {}, WEIGHTS, b{i}, m{i}, s{i}, {small}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, \
                          {}, {}, {}, {}, {scratch})",
                         at(o.input),
                         in_shape.h,
@@ -294,6 +340,15 @@ fn model_source(program: &Int8Program, schedule: &Schedule, plan: &MemoryPlan) -
                         o.act_min,
                         o.act_max
                     ),
+                };
+                if sched.wide_weights {
+                    format!(
+                        "#if EDGENAS_USE_DSP\n    {};\n#else\n    {};\n#endif",
+                        call.replace("WEIGHTS", &format!("0, w{i}q")),
+                        call.replace("WEIGHTS", &format!("w{i}, 0"))
+                    )
+                } else {
+                    format!("    {};", call.replace("WEIGHTS", &format!("w{i}, 0")))
                 }
             }
             Int8Op::DepthwiseConv(_) if sched.kernel == Kernel::Fused => "(void)0".to_string(),
@@ -427,7 +482,8 @@ fn model_source(program: &Int8Program, schedule: &Schedule, plan: &MemoryPlan) -
                 )
             }
         };
-        let _ = writeln!(c, "static __attribute__((noinline)) void edgenas_op{i}(void)\n{{\n    {call};\n}}\n");
+        let body = if matches!(op, Int8Op::Conv(_)) { call } else { format!("    {call};") };
+        let _ = writeln!(c, "static __attribute__((noinline)) void edgenas_op{i}(void)\n{{\n{body}\n}}\n");
     }
     let input = program.input_tensor().shape.len();
     let output = program.output_tensor().shape.len();

@@ -19,7 +19,8 @@ pub struct MemoryReport {
     pub no_reuse_bytes: usize,
     /// The largest scratch buffer of any op (inside the arena).
     pub largest_scratch_bytes: usize,
-    /// Bytes of constants (weights, biases, multipliers, shifts), all in flash.
+    /// Bytes of constants (weights, some pre-widened, biases, multipliers, shifts), all in
+    /// flash.
     pub constant_bytes: usize,
 }
 
@@ -67,11 +68,21 @@ pub struct McuModel {
 
 impl McuModel {
     /// Lowers `program`: DSP kernels when `dsp`, in-place ops, expand-depthwise fusions,
-    /// the edgenas plan (checked by [`verify_plan`]) and the generated C.
+    /// the edgenas plan (checked by [`verify_plan`]) and the generated C. No weights are
+    /// widened ([`McuModel::lower_for_flash`]).
     pub fn lower(program: Int8Program, dsp: bool) -> Result<Self, McuError> {
+        Self::lower_for_flash(program, dsp, 0)
+    }
+
+    /// [`McuModel::lower`] for a target with `flash_bytes` of flash: with DSP, the weights of
+    /// the convolutions with the largest output maps are pre-widened
+    /// ([`Schedule::widen_weights`]) while the constants stay within half of the flash
+    /// (the rest is left to code and to what a user links beside the model).
+    pub fn lower_for_flash(program: Int8Program, dsp: bool, flash_bytes: usize) -> Result<Self, McuError> {
         program.check()?;
         let (scheduled, plan) = plan_in_place(&program, schedule(&program, dsp, true));
-        let (scheduled, plan) = plan_fusions(&program, scheduled, plan);
+        let (mut scheduled, plan) = plan_fusions(&program, scheduled, plan);
+        let widened = scheduled.widen_weights(&program, flash_bytes / 2);
         verify_plan(&program, &scheduled, &plan).map_err(McuError::Malformed)?;
         let baseline = schedule(&program, dsp, false);
         let greedy = plan_memory(&program, &baseline, PlanStrategy::GreedyBySize);
@@ -81,7 +92,7 @@ impl McuModel {
             greedy_by_size_bytes: greedy.arena_bytes,
             no_reuse_bytes: none.arena_bytes,
             largest_scratch_bytes: scheduled.ops.iter().map(|s| s.scratch_bytes).max().unwrap_or(0),
-            constant_bytes: program.constant_bytes(),
+            constant_bytes: program.constant_bytes() + widened,
         };
         let sources = generate_c(&program, &scheduled, &plan)?;
         Ok(McuModel { program, schedule: scheduled, plan, memory, sources })

@@ -57,6 +57,9 @@ pub struct OpSchedule {
     pub in_place: Option<TensorId>,
     /// Bytes of scratch the kernel needs while it runs.
     pub scratch_bytes: usize,
+    /// The DSP kernel reads this convolution's weights pre-widened to 16-bit pairs: twice
+    /// their flash, no sign extension in the inner loop ([`Schedule::widen_weights`]).
+    pub wide_weights: bool,
 }
 
 /// The kernels of a whole program.
@@ -111,10 +114,60 @@ impl Schedule {
         let ring = ((w.kernel_h * e.out_channels + 1) * padded + 4).div_ceil(4) * 4;
         let pointwise = scratch_bytes(program, &program.ops[expand], Kernel::Pointwise, self.dsp);
         let mut fused = self.clone();
-        fused.ops[expand] =
-            OpSchedule { kernel: Kernel::ExpandDepthwise, in_place: None, scratch_bytes: ring + pointwise };
-        fused.ops[expand + 1] = OpSchedule { kernel: Kernel::Fused, in_place: None, scratch_bytes: 0 };
+        fused.ops[expand] = OpSchedule {
+            kernel: Kernel::ExpandDepthwise,
+            in_place: None,
+            scratch_bytes: ring + pointwise,
+            ..self.ops[expand]
+        };
+        fused.ops[expand + 1] =
+            OpSchedule { kernel: Kernel::Fused, in_place: None, scratch_bytes: 0, wide_weights: false };
         Some(fused)
+    }
+}
+
+/// Extra flash bytes of op `i`'s weights pre-widened for the DSP kernels: 16-bit pairs,
+/// filters in pairs (an odd last one padded with a zero filter), each padded to a multiple
+/// of four values, less the int8 weights they replace; `None` for an op without a
+/// matrix-product kernel.
+pub fn wide_weight_extra_bytes(program: &Int8Program, schedule: &Schedule, i: usize) -> Option<usize> {
+    let Int8Op::Conv(c) = &program.ops[i] else { return None };
+    if !schedule.dsp
+        || !matches!(
+            schedule.ops[i].kernel,
+            Kernel::Conv | Kernel::Pointwise | Kernel::FullyConnected | Kernel::ExpandDepthwise
+        )
+    {
+        return None;
+    }
+    let k4 = (c.window.taps() * c.in_channels).div_ceil(4) * 4;
+    let wide = c.out_channels.div_ceil(2) * 2 * k4 * 2;
+    Some(wide.saturating_sub(c.weights.len()))
+}
+
+impl Schedule {
+    /// Widens the weights of the convolutions that run the most multiply-accumulates per
+    /// weight byte (the largest output maps) first, each while the constants stay within
+    /// `constant_budget` bytes; returns the flash bytes added.
+    pub fn widen_weights(&mut self, program: &Int8Program, constant_budget: usize) -> usize {
+        let mut candidates: Vec<(usize, usize, usize)> = (0..self.ops.len())
+            .filter_map(|i| {
+                let extra = wide_weight_extra_bytes(program, self, i)?;
+                let out = program.tensor(program.ops[i].output()).shape;
+                Some((out.h * out.w, extra, i))
+            })
+            .collect();
+        candidates.sort_by_key(|&(pixels, _, i)| (std::cmp::Reverse(pixels), i));
+        let mut constants = program.constant_bytes();
+        let mut added = 0;
+        for (_, extra, i) in candidates {
+            if constants + extra <= constant_budget {
+                self.ops[i].wide_weights = true;
+                constants += extra;
+                added += extra;
+            }
+        }
+        added
     }
 }
 
@@ -143,7 +196,8 @@ pub fn schedule(program: &Int8Program, dsp: bool, in_place: bool) -> Schedule {
                 .into_iter()
                 .find(|t| last_use[t.0] == Some(i) && *t != program.output && !inputs_repeat(op));
             let in_place = if in_place && kernel.can_run_in_place() { dying } else { None };
-            OpSchedule { kernel, in_place, scratch_bytes: scratch_bytes(program, op, kernel, dsp) }
+            let scratch_bytes = scratch_bytes(program, op, kernel, dsp);
+            OpSchedule { kernel, in_place, scratch_bytes, wide_weights: false }
         })
         .collect();
     Schedule { dsp, ops }

@@ -237,17 +237,69 @@ EDGENAS_INLINE void edgenas_dot_2x2(const int8_t *f0, int32_t f1_offset, const u
     acc[3] = a11;
 }
 
+/* One group of four values in edgenas_dot_2x2_wide: two LDRD of both pixels' pairs, then
+ * per filter one LDRD of its q15 pairs and four SMLAD (sixteen multiply-accumulates in
+ * twelve instructions). */
+#define EDGENAS_DOT_WIDE_GROUP                              \
+    "ldrd %[x0e], %[x0o], [%[c]], #8\n\t"                   \
+    "ldrd %[x1e], %[x1o], [%[c]], #8\n\t"                   \
+    "ldrd %[we], %[wo], [%[f]], #8\n\t"                     \
+    "smlad %[a00], %[we], %[x0e], %[a00]\n\t"               \
+    "smlad %[a01], %[we], %[x1e], %[a01]\n\t"               \
+    "smlad %[a00], %[wo], %[x0o], %[a00]\n\t"               \
+    "smlad %[a01], %[wo], %[x1o], %[a01]\n\t"               \
+    "ldrd %[we], %[wo], [%[f]], #8\n\t"                     \
+    "smlad %[a10], %[we], %[x0e], %[a10]\n\t"               \
+    "smlad %[a11], %[we], %[x1e], %[a11]\n\t"               \
+    "smlad %[a10], %[wo], %[x0o], %[a10]\n\t"               \
+    "smlad %[a11], %[wo], %[x1o], %[a11]\n\t"
+
+#define EDGENAS_DOT_WIDE_OPERANDS                                                                              \
+    : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11), [c] "+r"(c), [f] "+r"(f),          \
+      [x0e] "=&r"(x0e), [x0o] "=&r"(x0o), [x1e] "=&r"(x1e), [x1o] "=&r"(x1o), [we] "=&r"(we), [wo] "=&r"(wo) \
+    :
+
+/* edgenas_dot_2x2 with the two filters' weights pre-widened (twice the flash, no SXTB16 in
+ * the loop): f holds, per group of four values, filter 0's q15 pairs (w0, w2), (w1, w3),
+ * then filter 1's (edgenas_compiler::mcu::codegen writes them; zero past k). */
+EDGENAS_INLINE void edgenas_dot_2x2_wide(const int16_t *f, const uint32_t *c, int32_t k, int32_t *acc)
+{
+    int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
+    int32_t groups = (k + 3) / 4;
+    uint32_t x0e, x0o, x1e, x1o, we, wo;
+    if (groups & 1) {
+        __asm volatile(EDGENAS_DOT_WIDE_GROUP EDGENAS_DOT_WIDE_OPERANDS : "memory");
+    }
+    if (groups >= 2) {
+        const uint32_t *end = c + 4 * (groups & ~1);
+        __asm volatile("1:\n\t" EDGENAS_DOT_WIDE_GROUP EDGENAS_DOT_WIDE_GROUP "cmp %[c], %[end]\n\t"
+                       "bne 1b\n\t" EDGENAS_DOT_WIDE_OPERANDS [end] "r"(end)
+                       : "cc", "memory");
+    }
+    acc[0] = a00;
+    acc[1] = a01;
+    acc[2] = a10;
+    acc[3] = a11;
+}
+
 /* The output channels of two pixels (y0, and y1 unless null; channel oc at y[oc * ycs])
- * from their interleaved columns, two filters at a time. w: [yc][k]. */
-EDGENAS_INLINE void edgenas_matmul_2px(const uint32_t *cols, int32_t k, const int8_t *w, const int32_t *bias,
-                                       const int32_t *mult, const int32_t *shift, int32_t small, int8_t *y0,
-                                       int8_t *y1, int32_t yc, int32_t ycs, int32_t out_offset, int32_t act_min,
-                                       int32_t act_max)
+ * from their interleaved columns, two filters at a time. w: [yc][k]; or, unless null, wq:
+ * the same weights pre-widened, filter pair by filter pair (edgenas_dot_2x2_wide; an odd
+ * last filter paired with zeros). */
+EDGENAS_INLINE void edgenas_matmul_2px(const uint32_t *cols, int32_t k, const int8_t *w, const int16_t *wq,
+                                       const int32_t *bias, const int32_t *mult, const int32_t *shift, int32_t small,
+                                       int8_t *y0, int8_t *y1, int32_t yc, int32_t ycs, int32_t out_offset,
+                                       int32_t act_min, int32_t act_max)
 {
     int32_t oc = 0;
+    int32_t pair_values = (k + 3) / 4 * 8;
     for (; oc + 2 <= yc; oc += 2) {
         int32_t acc[4] = {bias[oc], bias[oc], bias[oc + 1], bias[oc + 1]};
-        edgenas_dot_2x2(w + oc * k, k, cols, k, acc);
+        if (wq) {
+            edgenas_dot_2x2_wide(wq + oc / 2 * pair_values, cols, k, acc);
+        } else {
+            edgenas_dot_2x2(w + oc * k, k, cols, k, acc);
+        }
         y0[oc * ycs] = edgenas_output(acc[0], mult[oc], shift[oc], small, out_offset, act_min, act_max);
         y0[(oc + 1) * ycs] = edgenas_output(acc[2], mult[oc + 1], shift[oc + 1], small, out_offset, act_min, act_max);
         if (y1) {
@@ -257,7 +309,11 @@ EDGENAS_INLINE void edgenas_matmul_2px(const uint32_t *cols, int32_t k, const in
     }
     if (oc < yc) {
         int32_t acc[4] = {bias[oc], bias[oc], bias[oc], bias[oc]};
-        edgenas_dot_2x2(w + oc * k, 0, cols, k, acc);
+        if (wq) {
+            edgenas_dot_2x2_wide(wq + oc / 2 * pair_values, cols, k, acc);
+        } else {
+            edgenas_dot_2x2(w + oc * k, 0, cols, k, acc);
+        }
         y0[oc * ycs] = edgenas_output(acc[0], mult[oc], shift[oc], small, out_offset, act_min, act_max);
         if (y1) {
             y1[oc * ycs] = edgenas_output(acc[1], mult[oc], shift[oc], small, out_offset, act_min, act_max);
@@ -267,13 +323,13 @@ EDGENAS_INLINE void edgenas_matmul_2px(const uint32_t *cols, int32_t k, const in
 #endif
 
 /*
- * Regular convolution. x: [xh][xw][xc]; w: [yc][kh][kw][xc]; y: [yh][yw][yc]. `small`: every
- * shift <= -1 (edgenas_output).
+ * Regular convolution. x: [xh][xw][xc]; w: [yc][kh][kw][xc] (or wq, as edgenas_matmul_2px
+ * takes it; DSP only); y: [yh][yw][yc]. `small`: the requantization mode (edgenas_output).
  * Scratch (DSP only): 5 * round4(kh * kw * xc) bytes, 4-aligned: two pixels' q15 columns
  * and one int8 patch (used when xc is not a multiple of 4).
  */
 EDGENAS_INLINE void edgenas_conv(const int8_t *x, int32_t xh, int32_t xw, int32_t xc, const int8_t *w,
-                                 const int32_t *bias, const int32_t *mult, const int32_t *shift, int32_t small,
+                                 const int16_t *wq, const int32_t *bias, const int32_t *mult, const int32_t *shift, int32_t small,
                                  int8_t *y, int32_t yh, int32_t yw, int32_t yc, int32_t kh, int32_t kw, int32_t sh,
                                  int32_t sw, int32_t pt, int32_t pl, int32_t in_offset, int32_t out_offset,
                                  int32_t act_min, int32_t act_max, void *scratch)
@@ -325,11 +381,12 @@ EDGENAS_INLINE void edgenas_conv(const int8_t *x, int32_t xh, int32_t xw, int32_
                 edgenas_widen(patch, k, offset2, col);
             }
         }
-        edgenas_matmul_2px(cols, k, w, bias, mult, shift, small, y + p * yc, two ? y + (p + 1) * yc : 0, yc, 1,
+        edgenas_matmul_2px(cols, k, w, wq, bias, mult, shift, small, y + p * yc, two ? y + (p + 1) * yc : 0, yc, 1,
                            out_offset, act_min, act_max);
     }
 #else
     (void)scratch;
+    (void)wq;
     int32_t k = kh * kw * xc;
     for (int32_t oy = 0; oy < yh; oy++) {
         for (int32_t ox = 0; ox < yw; ox++) {
@@ -362,12 +419,13 @@ EDGENAS_INLINE void edgenas_conv(const int8_t *x, int32_t xh, int32_t xw, int32_
 }
 
 /*
- * 1x1 convolution, stride 1, no padding, over `pixels` pixels. w: [yc][xc]. Output channel
- * oc of pixel p at y[p * yps + oc * ycs] (HWC: yps = yc, ycs = 1).
+ * 1x1 convolution, stride 1, no padding, over `pixels` pixels. w: [yc][xc] (or wq, as
+ * edgenas_matmul_2px takes it; DSP only). Output channel oc of pixel p at
+ * y[p * yps + oc * ycs] (HWC: yps = yc, ycs = 1).
  * Scratch (DSP only): 2 * 2 * round4(xc) bytes, 4-aligned.
  */
 EDGENAS_INLINE void edgenas_pointwise_strided(const int8_t *x, int32_t pixels, int32_t xc, const int8_t *w,
-                                              const int32_t *bias, const int32_t *mult, const int32_t *shift,
+                                              const int16_t *wq, const int32_t *bias, const int32_t *mult, const int32_t *shift,
                                               int32_t small, int8_t *y, int32_t yc, int32_t yps, int32_t ycs,
                                               int32_t in_offset, int32_t out_offset, int32_t act_min,
                                               int32_t act_max, void *scratch)
@@ -379,11 +437,12 @@ EDGENAS_INLINE void edgenas_pointwise_strided(const int8_t *x, int32_t pixels, i
         int32_t two = p + 1 < pixels;
         edgenas_widen(x + p * xc, xc, offset2, cols);
         edgenas_widen(x + (two ? p + 1 : p) * xc, xc, offset2, cols + 2);
-        edgenas_matmul_2px(cols, xc, w, bias, mult, shift, small, y + p * yps, two ? y + (p + 1) * yps : 0, yc, ycs,
+        edgenas_matmul_2px(cols, xc, w, wq, bias, mult, shift, small, y + p * yps, two ? y + (p + 1) * yps : 0, yc, ycs,
                            out_offset, act_min, act_max);
     }
 #else
     (void)scratch;
+    (void)wq;
     for (int32_t p = 0; p < pixels; p++) {
         const int8_t *px = x + p * xc;
         for (int32_t oc = 0; oc < yc; oc++) {
@@ -400,11 +459,11 @@ EDGENAS_INLINE void edgenas_pointwise_strided(const int8_t *x, int32_t pixels, i
 
 /* edgenas_pointwise_strided writing HWC. */
 EDGENAS_INLINE void edgenas_pointwise(const int8_t *x, int32_t pixels, int32_t xc, const int8_t *w,
-                                      const int32_t *bias, const int32_t *mult, const int32_t *shift, int32_t small,
-                                      int8_t *y, int32_t yc, int32_t in_offset, int32_t out_offset, int32_t act_min,
-                                      int32_t act_max, void *scratch)
+                                      const int16_t *wq, const int32_t *bias, const int32_t *mult,
+                                      const int32_t *shift, int32_t small, int8_t *y, int32_t yc, int32_t in_offset,
+                                      int32_t out_offset, int32_t act_min, int32_t act_max, void *scratch)
 {
-    edgenas_pointwise_strided(x, pixels, xc, w, bias, mult, shift, small, y, yc, yc, 1, in_offset, out_offset,
+    edgenas_pointwise_strided(x, pixels, xc, w, wq, bias, mult, shift, small, y, yc, yc, 1, in_offset, out_offset,
                               act_min, act_max, scratch);
 }
 
@@ -634,7 +693,7 @@ EDGENAS_INLINE void edgenas_depthwise(const int8_t *x, int32_t xh, int32_t xw, i
  * for xc input channels.
  */
 EDGENAS_INLINE void edgenas_expand_depthwise(const int8_t *x, int32_t xh, int32_t xw, int32_t xc, const int8_t *e_w,
-                                             const int32_t *e_bias, const int32_t *e_mult, const int32_t *e_shift,
+                                             const int16_t *e_wq, const int32_t *e_bias, const int32_t *e_mult, const int32_t *e_shift,
                                              int32_t e_small, int32_t ec, int32_t e_in_offset, int32_t e_out_offset,
                                              int32_t e_act_min, int32_t e_act_max, const int8_t *d_w,
                                              const int32_t *d_bias, const int32_t *d_mult, const int32_t *d_shift,
@@ -658,7 +717,7 @@ EDGENAS_INLINE void edgenas_expand_depthwise(const int8_t *x, int32_t xh, int32_
                 continue;
             }
             for (; computed <= iy; computed++) {
-                edgenas_pointwise_strided(x + computed * xw * xc, xw, xc, e_w, e_bias, e_mult, e_shift, e_small,
+                edgenas_pointwise_strided(x + computed * xw * xc, xw, xc, e_w, e_wq, e_bias, e_mult, e_shift, e_small,
                                           ring + (computed % kh) * ec * pw + pl, ec, 1, pw, e_in_offset,
                                           e_out_offset, e_act_min, e_act_max, pointwise_scratch);
             }
