@@ -33,6 +33,9 @@ pub const TARGETS: [FuzzTarget; 5] = [
 /// Largest program the `mcu` target also interprets (MACs), so one input stays fast.
 const MCU_REFERENCE_MACS: u64 = 1 << 22;
 
+/// Flash of the lowering with DSP kernels (an STM32F4's), so that weights get widened.
+const FUZZ_FLASH_BYTES: usize = 1 << 20;
+
 /// The microcontroller importer, both lowerings (kernels, memory plan, C) and, for small
 /// programs, the reference interpreter on an all-zero input.
 fn mcu_model(bytes: &[u8]) -> bool {
@@ -41,7 +44,7 @@ fn mcu_model(bytes: &[u8]) -> bool {
     if program.macs() <= MCU_REFERENCE_MACS {
         let _ = edgenas_compiler::mcu::run_reference(&program, &input);
     }
-    edgenas_compiler::mcu::McuModel::lower(program.clone(), true).is_ok()
+    edgenas_compiler::mcu::McuModel::lower_for_flash(program.clone(), true, FUZZ_FLASH_BYTES).is_ok()
         && edgenas_compiler::mcu::McuModel::lower(program, false).is_ok()
 }
 
