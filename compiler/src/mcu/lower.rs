@@ -43,8 +43,9 @@ fn plan_in_place(program: &Int8Program, mut scheduled: Schedule) -> (Schedule, M
 }
 
 /// The expand-depthwise fusions worth making ([`Schedule::fuse_expand_depthwise`]): each
-/// candidate pair, in order, is fused when the plan with it is smaller. Fusing costs
-/// instructions (the fused depthwise has no DSP path), so only a smaller arena pays.
+/// candidate pair, in order, is fused when the plan with it is smaller. A fused pair runs
+/// no faster than the two ops (its depthwise reads the same rows, from a ring), so only a
+/// smaller arena pays.
 fn plan_fusions(program: &Int8Program, mut scheduled: Schedule, mut plan: MemoryPlan) -> (Schedule, MemoryPlan) {
     for i in 0..scheduled.ops.len() {
         let Some(fused) = scheduled.fuse_expand_depthwise(program, i) else { continue };

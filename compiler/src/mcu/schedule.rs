@@ -124,28 +124,7 @@ impl Schedule {
             OpSchedule { kernel: Kernel::Fused, in_place: None, scratch_bytes: 0, wide_weights: false };
         Some(fused)
     }
-}
 
-/// Extra flash bytes of op `i`'s weights pre-widened for the DSP kernels: 16-bit pairs,
-/// filters in pairs (an odd last one padded with a zero filter), each padded to a multiple
-/// of four values, less the int8 weights they replace; `None` for an op without a
-/// matrix-product kernel.
-pub fn wide_weight_extra_bytes(program: &Int8Program, schedule: &Schedule, i: usize) -> Option<usize> {
-    let Int8Op::Conv(c) = &program.ops[i] else { return None };
-    if !schedule.dsp
-        || !matches!(
-            schedule.ops[i].kernel,
-            Kernel::Conv | Kernel::Pointwise | Kernel::FullyConnected | Kernel::ExpandDepthwise
-        )
-    {
-        return None;
-    }
-    let k4 = (c.window.taps() * c.in_channels).div_ceil(4) * 4;
-    let wide = c.out_channels.div_ceil(2) * 2 * k4 * 2;
-    Some(wide.saturating_sub(c.weights.len()))
-}
-
-impl Schedule {
     /// Widens the weights of the convolutions that run the most multiply-accumulates per
     /// weight byte (the largest output maps) first, each while the constants stay within
     /// `constant_budget` bytes; returns the flash bytes added.
@@ -170,6 +149,26 @@ impl Schedule {
         added
     }
 }
+
+/// Extra flash bytes of op `i`'s weights pre-widened for the DSP kernels: 16-bit pairs,
+/// filters in pairs (an odd last one padded with a zero filter), each padded to a multiple
+/// of four values, less the int8 weights they replace; `None` for an op without a
+/// matrix-product kernel.
+fn wide_weight_extra_bytes(program: &Int8Program, schedule: &Schedule, i: usize) -> Option<usize> {
+    let Int8Op::Conv(c) = &program.ops[i] else { return None };
+    if !schedule.dsp
+        || !matches!(
+            schedule.ops[i].kernel,
+            Kernel::Conv | Kernel::Pointwise | Kernel::FullyConnected | Kernel::ExpandDepthwise
+        )
+    {
+        return None;
+    }
+    let k4 = (c.window.taps() * c.in_channels).div_ceil(4) * 4;
+    let wide = c.out_channels.div_ceil(2) * 2 * k4 * 2;
+    Some(wide.saturating_sub(c.weights.len()))
+}
+
 
 /// Largest kernel side of a fused depthwise (`EDGENAS_DW_MAX_KERNEL`).
 const FUSED_MAX_KERNEL: usize = 8;

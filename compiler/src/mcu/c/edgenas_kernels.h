@@ -121,9 +121,9 @@ EDGENAS_INLINE uint32_t edgenas_load32(const void *p)
 /*
  * Two pixels' columns for edgenas_dot_2x2, interleaved: per group of four values, four
  * words [pixel 0 even pair, pixel 0 odd pair, pixel 1 even pair, pixel 1 odd pair] (one
- * LDRD post-increment walks a group of both pixels). edgenas_widen writes the q15 pairs of n values of
- * `src` plus the offset into one pixel's words, from `cols` on (cols: the pixel's first
- * word); a last group of fewer than four values has its missing lanes zero.
+ * post-incremented pointer walks both pixels). edgenas_widen writes the q15 pairs of n
+ * values of `src` plus the offset into one pixel's words, from `cols` on (cols: the
+ * pixel's first word); a last group of fewer than four values has its missing lanes zero.
  */
 EDGENAS_INLINE void edgenas_widen(const int8_t *src, int32_t n, uint32_t offset2, uint32_t *cols)
 {
@@ -304,7 +304,8 @@ EDGENAS_INLINE void edgenas_matmul_2px(const uint32_t *cols, int32_t k, const in
         y0[(oc + 1) * ycs] = edgenas_output(acc[2], mult[oc + 1], shift[oc + 1], small, out_offset, act_min, act_max);
         if (y1) {
             y1[oc * ycs] = edgenas_output(acc[1], mult[oc], shift[oc], small, out_offset, act_min, act_max);
-            y1[(oc + 1) * ycs] = edgenas_output(acc[3], mult[oc + 1], shift[oc + 1], small, out_offset, act_min, act_max);
+            y1[(oc + 1) * ycs] =
+                edgenas_output(acc[3], mult[oc + 1], shift[oc + 1], small, out_offset, act_min, act_max);
         }
     }
     if (oc < yc) {
@@ -329,9 +330,9 @@ EDGENAS_INLINE void edgenas_matmul_2px(const uint32_t *cols, int32_t k, const in
  * and one int8 patch (used when xc is not a multiple of 4).
  */
 EDGENAS_INLINE void edgenas_conv(const int8_t *x, int32_t xh, int32_t xw, int32_t xc, const int8_t *w,
-                                 const int16_t *wq, const int32_t *bias, const int32_t *mult, const int32_t *shift, int32_t small,
-                                 int8_t *y, int32_t yh, int32_t yw, int32_t yc, int32_t kh, int32_t kw, int32_t sh,
-                                 int32_t sw, int32_t pt, int32_t pl, int32_t in_offset, int32_t out_offset,
+                                 const int16_t *wq, const int32_t *bias, const int32_t *mult, const int32_t *shift,
+                                 int32_t small, int8_t *y, int32_t yh, int32_t yw, int32_t yc, int32_t kh, int32_t kw,
+                                 int32_t sh, int32_t sw, int32_t pt, int32_t pl, int32_t in_offset, int32_t out_offset,
                                  int32_t act_min, int32_t act_max, void *scratch)
 {
 #if EDGENAS_USE_DSP
@@ -425,10 +426,10 @@ EDGENAS_INLINE void edgenas_conv(const int8_t *x, int32_t xh, int32_t xw, int32_
  * Scratch (DSP only): 2 * 2 * round4(xc) bytes, 4-aligned.
  */
 EDGENAS_INLINE void edgenas_pointwise_strided(const int8_t *x, int32_t pixels, int32_t xc, const int8_t *w,
-                                              const int16_t *wq, const int32_t *bias, const int32_t *mult, const int32_t *shift,
-                                              int32_t small, int8_t *y, int32_t yc, int32_t yps, int32_t ycs,
-                                              int32_t in_offset, int32_t out_offset, int32_t act_min,
-                                              int32_t act_max, void *scratch)
+                                              const int16_t *wq, const int32_t *bias, const int32_t *mult,
+                                              const int32_t *shift, int32_t small, int8_t *y, int32_t yc,
+                                              int32_t yps, int32_t ycs, int32_t in_offset, int32_t out_offset,
+                                              int32_t act_min, int32_t act_max, void *scratch)
 {
 #if EDGENAS_USE_DSP
     uint32_t *cols = (uint32_t *)scratch;
@@ -437,8 +438,8 @@ EDGENAS_INLINE void edgenas_pointwise_strided(const int8_t *x, int32_t pixels, i
         int32_t two = p + 1 < pixels;
         edgenas_widen(x + p * xc, xc, offset2, cols);
         edgenas_widen(x + (two ? p + 1 : p) * xc, xc, offset2, cols + 2);
-        edgenas_matmul_2px(cols, xc, w, wq, bias, mult, shift, small, y + p * yps, two ? y + (p + 1) * yps : 0, yc, ycs,
-                           out_offset, act_min, act_max);
+        edgenas_matmul_2px(cols, xc, w, wq, bias, mult, shift, small, y + p * yps, two ? y + (p + 1) * yps : 0, yc,
+                           ycs, out_offset, act_min, act_max);
     }
 #else
     (void)scratch;
@@ -693,9 +694,10 @@ EDGENAS_INLINE void edgenas_depthwise(const int8_t *x, int32_t xh, int32_t xw, i
  * for xc input channels.
  */
 EDGENAS_INLINE void edgenas_expand_depthwise(const int8_t *x, int32_t xh, int32_t xw, int32_t xc, const int8_t *e_w,
-                                             const int16_t *e_wq, const int32_t *e_bias, const int32_t *e_mult, const int32_t *e_shift,
-                                             int32_t e_small, int32_t ec, int32_t e_in_offset, int32_t e_out_offset,
-                                             int32_t e_act_min, int32_t e_act_max, const int8_t *d_w,
+                                             const int16_t *e_wq, const int32_t *e_bias, const int32_t *e_mult,
+                                             const int32_t *e_shift, int32_t e_small, int32_t ec, int32_t e_in_offset,
+                                             int32_t e_out_offset, int32_t e_act_min, int32_t e_act_max,
+                                             const int8_t *d_w,
                                              const int32_t *d_bias, const int32_t *d_mult, const int32_t *d_shift,
                                              int32_t d_small, int8_t *y, int32_t yh, int32_t yw, int32_t kh,
                                              int32_t kw, int32_t sh, int32_t sw, int32_t pt, int32_t pl, int32_t pr,
