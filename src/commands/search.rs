@@ -165,7 +165,7 @@ fn config_from_args(a: &SearchArgs) -> Result<SearchConfig> {
 
 fn print_summary(s: &SearchSummary) {
     println!(
-        "evaluated {} candidates ({} failed), rejected {} by cost constraints{}",
+        "evaluated {} candidates ({} failed), rejected {} over a cost constraint or the target's memory{}",
         s.evaluated + s.failed,
         s.failed,
         s.rejected,
