@@ -11,7 +11,7 @@
 
 use edgenas_compiler::mcu::import_qdq_bytes;
 use edgenas_kernels::fast::Isa;
-use edgenas_runtime::{CompiledModel, RunOptions};
+use edgenas_runtime::{CompiledModel, RunOptions, RuntimeError};
 use edgenas_targets::{DeviceModel, Measurement, Target};
 use serde::Serialize;
 
@@ -63,18 +63,7 @@ pub fn device_model(onnx: &[u8], target: &Target, input_shape: Option<&[usize]>)
 /// looked up next to it when tract loads it).
 pub fn compile_file_on_host(path: &std::path::Path) -> Result<(CompiledModel, Int8Engine), DeployError> {
     let bytes = std::fs::read(path).map_err(DeployError::io("reading", path))?;
-    let label = path.display().to_string();
-    match import_qdq_bytes(&bytes) {
-        Ok(program) => Ok((
-            CompiledModel::from_int8_program(&program, &label)
-                .step(format!("planning {label} on the project's int8 ops"))?,
-            Int8Engine::EdgenasOps,
-        )),
-        Err(_) => Ok((
-            CompiledModel::from_onnx_path(path, &RunOptions::default()).step(format!("loading {label}"))?,
-            Int8Engine::Tract,
-        )),
-    }
+    compile_with(&path.display().to_string(), &bytes, || CompiledModel::from_onnx_path(path, &RunOptions::default()))
 }
 
 /// Loads `onnx` to run in this process, with the engine it calls for: an integer-only int8
@@ -82,16 +71,22 @@ pub fn compile_file_on_host(path: &std::path::Path) -> Result<(CompiledModel, In
 /// layers left, ops the integer program does not have, or bytes that are not ONNX, which
 /// tract then names) through tract's ONNX import.
 pub fn compile_on_host(label: &str, onnx: &[u8]) -> Result<(CompiledModel, Int8Engine), DeployError> {
-    match import_qdq_bytes(onnx) {
+    compile_with(label, onnx, || CompiledModel::from_onnx_bytes(onnx, label, &RunOptions::default()))
+}
+
+/// The choice both loaders make: the project's int8 ops when `bytes` imports as an integer
+/// program, else tract through `load_onnx`.
+fn compile_with(
+    label: &str,
+    bytes: &[u8],
+    load_onnx: impl FnOnce() -> Result<CompiledModel, RuntimeError>,
+) -> Result<(CompiledModel, Int8Engine), DeployError> {
+    match import_qdq_bytes(bytes) {
         Ok(program) => {
             let model = CompiledModel::from_int8_program(&program, label)
                 .step(format!("planning {label} on the project's int8 ops"))?;
             Ok((model, Int8Engine::EdgenasOps))
         }
-        Err(_) => {
-            let model =
-                CompiledModel::from_onnx_bytes(onnx, label, &RunOptions::default()).step(format!("loading {label}"))?;
-            Ok((model, Int8Engine::Tract))
-        }
+        Err(_) => Ok((load_onnx().step(format!("loading {label}"))?, Int8Engine::Tract)),
     }
 }

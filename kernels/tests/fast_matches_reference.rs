@@ -8,6 +8,13 @@ use edgenas_kernels::{
     Hwc, Int8Add, Int8AvgPool, Int8Conv, Int8DepthwiseConv, Int8Requantize, QuantizedMultiplier, TensorId, Window,
 };
 use proptest::prelude::*;
+use std::cell::RefCell;
+
+thread_local! {
+    /// Scratch kept across cases, as the runtime keeps one per thread across ops: a kernel
+    /// must give the same result whatever an earlier, differently shaped op left in it.
+    static REUSED: RefCell<(ConvScratch, Vec<i8>, Vec<i32>)> = RefCell::default();
+}
 
 #[derive(Debug, Clone)]
 struct Case {
@@ -128,6 +135,9 @@ proptest! {
             let mut got = vec![0i8; ys.len()];
             fast.run(&x, c.input, &mut got, ys, &mut ConvScratch::default());
             prop_assert_eq!(&got, &expected, "{:?}", isa);
+            got.fill(0);
+            REUSED.with(|r| fast.run(&x, c.input, &mut got, ys, &mut r.borrow_mut().0));
+            prop_assert_eq!(&got, &expected, "{:?}, reused scratch", isa);
         }
     }
 
@@ -159,6 +169,12 @@ proptest! {
             let mut got = vec![0i8; ys.len()];
             fast.run(&x, c.input, &mut got, ys, &mut Vec::new(), &mut Vec::new());
             prop_assert_eq!(&got, &expected, "{:?}", isa);
+            got.fill(0);
+            REUSED.with(|r| {
+                let (_, padded, acc) = &mut *r.borrow_mut();
+                fast.run(&x, c.input, &mut got, ys, padded, acc)
+            });
+            prop_assert_eq!(&got, &expected, "{:?}, reused scratch", isa);
         }
     }
 
@@ -202,7 +218,10 @@ proptest! {
         pool.eval(&x, c.input, &mut expected, ys);
         let mut got = vec![0i8; ys.len()];
         FastAvgPool::new(&pool).run(&x, c.input, &mut got, ys, &mut Vec::new());
-        prop_assert_eq!(got, expected);
+        prop_assert_eq!(&got, &expected);
+        got.fill(0);
+        REUSED.with(|r| FastAvgPool::new(&pool).run(&x, c.input, &mut got, ys, &mut r.borrow_mut().2));
+        prop_assert_eq!(&got, &expected, "reused scratch");
     }
 
     #[test]

@@ -3,10 +3,11 @@
 
 use std::sync::Arc;
 
-use edgenas_kernels::fast::{ConvScratch, FastConv, FastDepthwise, Isa};
+use edgenas_kernels::fast::{FastConv, FastDepthwise, Isa};
 use edgenas_kernels::{Hwc, Int8Conv, Int8DepthwiseConv};
 use tract_nnef::tract_core::internal::*;
 
+use super::scratch::with_scratch;
 use super::{hwc_fact, int8_map, int8_tract_op, int8s, Int8Kernel};
 
 /// A regular int8 convolution: per-channel requantization, bias, input zero point and
@@ -40,7 +41,7 @@ impl Int8Kernel for EdgenasInt8Conv {
 
     fn compute(&self, inputs: &[TValue]) -> TractResult<Tensor> {
         let x = int8s(&inputs[0])?;
-        int8_map(self.output, |y| self.kernel.run(x, self.input, y, self.output, &mut ConvScratch::default()))
+        int8_map(self.output, |y| with_scratch(|s| self.kernel.run(x, self.input, y, self.output, &mut s.conv)))
     }
 }
 
@@ -76,7 +77,9 @@ impl Int8Kernel for EdgenasInt8Depthwise {
 
     fn compute(&self, inputs: &[TValue]) -> TractResult<Tensor> {
         let x = int8s(&inputs[0])?;
-        int8_map(self.output, |y| self.kernel.run(x, self.input, y, self.output, &mut Vec::new(), &mut Vec::new()))
+        int8_map(self.output, |y| {
+            with_scratch(|s| self.kernel.run(x, self.input, y, self.output, &mut s.padded, &mut s.acc))
+        })
     }
 }
 

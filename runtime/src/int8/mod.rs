@@ -14,6 +14,7 @@ mod boundary;
 mod conv;
 mod elementwise;
 mod pool;
+mod scratch;
 
 use std::time::Instant;
 

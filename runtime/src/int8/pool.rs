@@ -7,6 +7,7 @@ use edgenas_kernels::fast::FastAvgPool;
 use edgenas_kernels::{Hwc, Int8AvgPool, Int8MaxPool};
 use tract_nnef::tract_core::internal::*;
 
+use super::scratch::with_scratch;
 use super::{hwc_fact, int8_map, int8_tract_op, int8s, Int8Kernel};
 
 /// Average pooling with the rescale to the output's quantization.
@@ -32,7 +33,7 @@ impl Int8Kernel for EdgenasInt8AvgPool {
 
     fn compute(&self, inputs: &[TValue]) -> TractResult<Tensor> {
         let x = int8s(&inputs[0])?;
-        int8_map(self.output, |y| self.pool.run(x, self.input, y, self.output, &mut Vec::new()))
+        int8_map(self.output, |y| with_scratch(|s| self.pool.run(x, self.input, y, self.output, &mut s.acc)))
     }
 }
 
