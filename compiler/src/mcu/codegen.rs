@@ -150,48 +150,43 @@ fn wide_weights(weights: &[i8], out_channels: usize, k: usize) -> Vec<i16> {
     wide
 }
 
-fn array_i16(out: &mut String, name: &str, values: &[i16]) {
-    let _ = write!(out, "static const int16_t {name}[{}] __attribute__((aligned(4))) = {{", values.len().max(1));
+/// `static const {ctype} {name}[len]{attributes} = {...};`: `values`, `per_line` to a line,
+/// then zeros up to `len` (at least 1, so an empty array is still C).
+fn c_array<T: std::fmt::Display>(
+    out: &mut String,
+    ctype: &str,
+    name: &str,
+    attributes: &str,
+    values: &[T],
+    len: usize,
+    per_line: usize,
+) {
+    let _ = write!(out, "static const {ctype} {name}[{}]{attributes} = {{", len.max(1));
     if values.is_empty() {
         out.push('0');
     }
     for (i, v) in values.iter().enumerate() {
-        if i % 16 == 0 {
+        if i % per_line == 0 {
             out.push_str("\n    ");
         }
         let _ = write!(out, "{v},");
     }
     out.push_str("\n};\n");
+}
+
+const ALIGNED_4: &str = " __attribute__((aligned(4)))";
+
+fn array_i16(out: &mut String, name: &str, values: &[i16]) {
+    c_array(out, "int16_t", name, ALIGNED_4, values, values.len(), 16);
 }
 
 /// A `const int8_t` array of `values` followed by `padding` zeros.
 fn array_i8(out: &mut String, name: &str, values: &[i8], padding: usize) {
-    let _ =
-        write!(out, "static const int8_t {name}[{}] __attribute__((aligned(4))) = {{", (values.len() + padding).max(1));
-    if values.is_empty() {
-        out.push('0');
-    }
-    for (i, v) in values.iter().enumerate() {
-        if i % 24 == 0 {
-            out.push_str("\n    ");
-        }
-        let _ = write!(out, "{v},");
-    }
-    out.push_str("\n};\n");
+    c_array(out, "int8_t", name, ALIGNED_4, values, values.len() + padding, 24);
 }
 
 fn array_i32(out: &mut String, name: &str, values: &[i32]) {
-    let _ = write!(out, "static const int32_t {name}[{}] = {{", values.len().max(1));
-    if values.is_empty() {
-        out.push('0');
-    }
-    for (i, v) in values.iter().enumerate() {
-        if i % 8 == 0 {
-            out.push_str("\n    ");
-        }
-        let _ = write!(out, "{v},");
-    }
-    out.push_str("\n};\n");
+    c_array(out, "int32_t", name, "", values, values.len(), 8);
 }
 
 /// The multipliers and shifts of op `i` as the arrays `m{i}` and `s{i}`.
