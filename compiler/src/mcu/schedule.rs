@@ -169,7 +169,6 @@ fn wide_weight_extra_bytes(program: &Int8Program, schedule: &Schedule, i: usize)
     Some(wide.saturating_sub(c.weights.len()))
 }
 
-
 /// Largest kernel side of a fused depthwise (`EDGENAS_DW_MAX_KERNEL`).
 const FUSED_MAX_KERNEL: usize = 8;
 
