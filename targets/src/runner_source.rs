@@ -21,6 +21,7 @@ const FILES: &[(&str, &str)] = &[
     ("runtime/src/int8/elementwise.rs", include_str!("../../runtime/src/int8/elementwise.rs")),
     ("runtime/src/int8/mod.rs", include_str!("../../runtime/src/int8/mod.rs")),
     ("runtime/src/int8/pool.rs", include_str!("../../runtime/src/int8/pool.rs")),
+    ("runtime/src/int8/scratch.rs", include_str!("../../runtime/src/int8/scratch.rs")),
     ("runtime/src/lib.rs", include_str!("../../runtime/src/lib.rs")),
     ("runtime/src/model.rs", include_str!("../../runtime/src/model.rs")),
     ("runtime/src/nnef.rs", include_str!("../../runtime/src/nnef.rs")),
