@@ -80,9 +80,10 @@ fn lifetimes(program: &Int8Program, schedule: &Schedule) -> Vec<(usize, usize)> 
     life
 }
 
-/// The buffers to place; a transient tensor ([`Schedule::is_transient`]) has none.
+/// The buffers to place; a transient tensor ([`Schedule::transient_tensors`]) has none.
 fn buffers(program: &Int8Program, schedule: &Schedule, merge_in_place: bool) -> Vec<Buffer> {
     let life = lifetimes(program, schedule);
+    let transient = schedule.transient_tensors(program);
     let n = program.tensors.len();
     let mut group: Vec<usize> = (0..n).collect();
     fn root(group: &mut [usize], mut t: usize) -> usize {
@@ -102,7 +103,7 @@ fn buffers(program: &Int8Program, schedule: &Schedule, merge_in_place: bool) -> 
     }
     let mut by_root: Vec<Option<Buffer>> = vec![None; n];
     for (t, &(first, last)) in life.iter().enumerate() {
-        if schedule.is_transient(program, TensorId(t)) {
+        if transient[t] {
             continue;
         }
         let r = root(&mut group, t);
@@ -210,9 +211,10 @@ pub fn plan_memory(program: &Int8Program, schedule: &Schedule, strategy: PlanStr
 /// Checks `plan` buffer pair by buffer pair: every tensor and scratch lies inside the arena
 /// at an aligned offset, and no two whose lives meet share a byte, except an in-place
 /// op's output and the input it overwrites, which must start at the same offset.
-/// Transient tensors ([`Schedule::is_transient`]) are not in the arena and not checked.
+/// Transient tensors ([`Schedule::transient_tensors`]) are not in the arena and not checked.
 pub fn verify_plan(program: &Int8Program, schedule: &Schedule, plan: &MemoryPlan) -> Result<(), String> {
     let life = lifetimes(program, schedule);
+    let transient = schedule.transient_tensors(program);
     struct Item {
         what: String,
         offset: usize,
@@ -225,7 +227,7 @@ pub fn verify_plan(program: &Int8Program, schedule: &Schedule, plan: &MemoryPlan
         .tensors
         .iter()
         .enumerate()
-        .filter(|(t, _)| !schedule.is_transient(program, TensorId(*t)))
+        .filter(|(t, _)| !transient[*t])
         .map(|(t, tensor)| Item {
             what: format!("tensor `{}`", tensor.name),
             offset: plan.tensor_offsets[t],

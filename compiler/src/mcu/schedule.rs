@@ -71,10 +71,16 @@ pub struct Schedule {
 }
 
 impl Schedule {
-    /// Whether tensor `t` never lies in the arena: the output of an
+    /// By [`TensorId`], whether the tensor never lies in the arena: the output of an
     /// [`Kernel::ExpandDepthwise`] op, consumed row by row inside it.
-    pub fn is_transient(&self, program: &Int8Program, t: TensorId) -> bool {
-        program.ops.iter().zip(&self.ops).any(|(op, s)| s.kernel == Kernel::ExpandDepthwise && op.output() == t)
+    pub fn transient_tensors(&self, program: &Int8Program) -> Vec<bool> {
+        let mut transient = vec![false; program.tensors.len()];
+        for (op, s) in program.ops.iter().zip(&self.ops) {
+            if s.kernel == Kernel::ExpandDepthwise {
+                transient[op.output().0] = true;
+            }
+        }
+        transient
     }
 
     /// The step at which op `i` runs ([`super::memory`]'s time steps): `i + 1`, or its
