@@ -110,7 +110,7 @@ fn model_header(program: &Int8Program, schedule: &Schedule, plan: &MemoryPlan) -
 /// The kernels' requantization mode of a layer: `2` when every multiplier is below 1/4
 /// (shift ≤ −2, `edgenas_requantize_smaller`), `1` when below 1/2 (shift ≤ −1,
 /// `edgenas_requantize_small`), `0` otherwise.
-fn small_shifts(requant: &[super::QuantizedMultiplier]) -> u8 {
+fn requant_mode(requant: &[super::QuantizedMultiplier]) -> u8 {
     let largest = requant.iter().map(|q| q.shift).max().unwrap_or(0);
     match largest {
         ..=-2 => 2,
@@ -248,7 +248,7 @@ fn model_source(program: &Int8Program, schedule: &Schedule, plan: &MemoryPlan) -
         );
         let call = match op {
             Int8Op::Conv(o) => {
-                let small = small_shifts(&o.requant);
+                let small = requant_mode(&o.requant);
                 if sched.wide_weights {
                     c.push_str("#if EDGENAS_USE_DSP\n");
                     let k = o.window.taps() * o.in_channels;
@@ -268,7 +268,7 @@ fn model_source(program: &Int8Program, schedule: &Schedule, plan: &MemoryPlan) -
                             return Err(McuError::Malformed(format!("`{}` is fused with no depthwise after it", o.name)));
                         };
                         depthwise_arrays(&mut c, i + 1, d);
-                        let d_small = small_shifts(&d.requant);
+                        let d_small = requant_mode(&d.requant);
                         let dwin = &d.window;
                         let j = i + 1;
                         let d_out = program.tensor(d.output).shape;
@@ -348,7 +348,7 @@ fn model_source(program: &Int8Program, schedule: &Schedule, plan: &MemoryPlan) -
             }
             Int8Op::DepthwiseConv(_) if sched.kernel == Kernel::Fused => "(void)0".to_string(),
             Int8Op::DepthwiseConv(o) => {
-                let small = small_shifts(&o.requant);
+                let small = requant_mode(&o.requant);
                 let win = &o.window;
                 depthwise_arrays(&mut c, i, o);
                 format!(

@@ -139,12 +139,11 @@ EDGENAS_INLINE void edgenas_widen(const int8_t *src, int32_t n, uint32_t offset2
                        : [offset2] "r"(offset2)
                        : "memory");
     }
-    src -= i;
     if (i < n) {
+        /* src and cols have moved past the whole groups */
         int8_t tail[4] = {0, 0, 0, 0};
-        int32_t k;
-        for (k = 0; i + k < n; k++) {
-            tail[k] = src[i + k];
+        for (int32_t k = 0; i + k < n; k++) {
+            tail[k] = src[k];
         }
         uint32_t v = edgenas_load32(tail);
         int32_t left = n - i;
@@ -203,11 +202,7 @@ EDGENAS_INLINE void edgenas_dot_2x2(const int8_t *f0, int32_t f1_offset, const u
 {
     int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
     int32_t groups = (k + 3) / 4;
-    uint32_t x0e;
-    uint32_t x0o;
-    uint32_t x1e;
-    uint32_t x1o;
-    uint32_t w, we;
+    uint32_t x0e, x0o, x1e, x1o, w, we;
     if (f1_offset > EDGENAS_DOT_MAX_OFFSET) {
         for (int32_t g = 0; g < groups; g++) {
             uint32_t v = edgenas_load32(f0), u = edgenas_load32(f0 + f1_offset);
